@@ -1,0 +1,93 @@
+"""Time NumPy against PyTorch side by side, in one process, interleaved, and report medians.
+
+A ``Case`` builds, once, a NumPy callable and a PyTorch callable for a device; each timed repeat runs
+the NumPy one and then the PyTorch one(s), so slow drifts of the machine (frequency, other load)
+touch both sides alike. The medians make the table; the ratio is NumPy / PyTorch-CPU (below 1: NumPy
+is faster).
+"""
+
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+
+@dataclass
+class Case:
+    name: str
+    shape: str
+    numpy: Callable[[], Callable[[], object]]  # () -> the callable to time
+    torch: Callable[[str], Callable[[], object]]  # device -> the callable to time
+    flops: float = 0.0  # floating-point operations of one call, to print the NumPy rate (0: not shown)
+    notes: dict = field(default_factory=dict)
+
+
+def devices():
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _timed(fn, sync):
+    start = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - start
+
+
+def measure(case, repeats=7, warmup=2):
+    """{'numpy': [s, ...], 'cpu': [...], 'cuda': [...]}: wall seconds of each interleaved repeat."""
+    fns = {"numpy": case.numpy()}
+    fns.update({d: case.torch(d) for d in devices()})
+    syncs = {k: (torch.cuda.synchronize if k == "cuda" else (lambda: None)) for k in fns}
+    times = {k: [] for k in fns}
+    for i in range(warmup + repeats):
+        for k, fn in fns.items():
+            t = _timed(fn, syncs[k])
+            if i >= warmup:
+                times[k].append(t)
+    return times
+
+
+def run(cases, repeats=7, warmup=2, json_path=None, log=print):
+    """Measure every case, print a markdown table and optionally write the raw numbers as JSON."""
+    rows = []
+    for case in cases:
+        times = measure(case, repeats, warmup)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        row = {"case": case.name, "shape": case.shape, "numpy_ms": med["numpy"] * 1e3,
+               "torch_cpu_ms": med["cpu"] * 1e3, "ratio": med["numpy"] / med["cpu"],
+               "repeats": repeats, "times_s": times, **case.notes}
+        if "cuda" in med:
+            row["torch_cuda_ms"] = med["cuda"] * 1e3
+        if case.flops:
+            row["numpy_gflops"] = case.flops / med["numpy"] / 1e9
+        rows.append(row)
+        log(_format_row(row))
+    table = format_table(rows)
+    log("\n" + table)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}, f, indent=1)
+    return rows
+
+
+def _format_row(row):
+    return f"  {row['case']} {row['shape']}: numpy {row['numpy_ms']:.3f} ms, torch {row['torch_cpu_ms']:.3f} ms"
+
+
+def format_table(rows):
+    cuda = any("torch_cuda_ms" in r for r in rows)
+    rate = any("numpy_gflops" in r for r in rows)
+    head = ["case", "shape", "NumPy ms", "PyTorch CPU ms", "ratio"] + (["PyTorch CUDA ms"] if cuda else [])
+    head += ["NumPy GFLOP/s"] if rate else []
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["case"], r["shape"], f"{r['numpy_ms']:.3f}", f"{r['torch_cpu_ms']:.3f}", f"{r['ratio']:.2f}"]
+        if cuda:
+            cells.append(f"{r['torch_cuda_ms']:.3f}" if "torch_cuda_ms" in r else "")
+        if rate:
+            cells.append(f"{r['numpy_gflops']:.1f}" if "numpy_gflops" in r else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

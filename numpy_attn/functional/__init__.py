@@ -1,0 +1,21 @@
+"""Functional forward/backward pairs: ``op(...) -> (out, cache)`` and ``op_backward(grad_out, cache)``.
+
+Each topic lives in its own file with the forward and its backward side by side.
+"""
+
+from .activations import relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward
+from .dropout import dropout, dropout_backward
+from .embedding import embedding, embedding_backward
+from .layer_norm import layer_norm, layer_norm_backward
+from .linear import linear, linear_backward
+from .losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_backward,
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward,
+    cross_entropy,
+    cross_entropy_backward,
+    mse_loss,
+    mse_loss_backward,
+)
+from .softmax import log_softmax, log_softmax_backward, softmax, softmax_backward

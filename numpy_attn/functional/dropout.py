@@ -1,0 +1,26 @@
+"""Inverted dropout: zero each element with probability p and scale the survivors by 1 / (1 - p)."""
+
+import numpy as np
+
+from .._validate import as_float_array, as_generator, check_probability
+
+
+def dropout(x, p=0.5, training=True, rng=None):
+    """y = x * mask / (1 - p), mask_i ~ Bernoulli(1 - p) drawn from ``rng`` (a Generator or a seed).
+
+    In eval mode or with p = 0 it is the identity; with p = 1 every element is zeroed.
+    x: any shape. Returns y and the cache (the scaled mask, or None for the identity).
+    """
+    x = as_float_array(x, "dropout input")
+    check_probability(p, "dropout p")
+    if not training or p == 0.0:
+        return x, None
+    keep = as_generator(rng).random(x.shape) >= p
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+    mask = keep.astype(x.dtype) * x.dtype.type(scale)
+    return x * mask, mask
+
+
+def dropout_backward(grad_out, cache):
+    mask = cache
+    return grad_out if mask is None else grad_out * mask  # dy/dx = mask / (1 - p), the same mask as forward

@@ -1,0 +1,53 @@
+"""Parameter-free layers, each a thin module around a functional pair: Tanh, Sigmoid, ReLU, Softmax."""
+
+from .. import functional as F
+from .module import Module
+
+
+class _Elementwise(Module):
+    """forward(x) -> fn(x), backward(grad) -> fn_backward(grad); subclasses name the pair."""
+
+    fn = fn_backward = None
+
+    def forward(self, x):
+        out, self._cache = type(self).fn(x)
+        return out
+
+    def backward(self, grad_out):
+        return type(self).fn_backward(grad_out, self._saved())
+
+
+class Tanh(_Elementwise):
+    """y = tanh(x), any shape."""
+
+    fn, fn_backward = staticmethod(F.tanh), staticmethod(F.tanh_backward)
+
+
+class Sigmoid(_Elementwise):
+    """y = 1 / (1 + exp(-x)), any shape."""
+
+    fn, fn_backward = staticmethod(F.sigmoid), staticmethod(F.sigmoid_backward)
+
+
+class ReLU(_Elementwise):
+    """y = max(x, 0), any shape."""
+
+    fn, fn_backward = staticmethod(F.relu), staticmethod(F.relu_backward)
+
+
+class Softmax(Module):
+    """y = softmax(x) over ``dim`` (required: PyTorch's implicit dim is deprecated)."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        out, self._cache = F.softmax(x, axis=self.dim)
+        return out
+
+    def backward(self, grad_out):
+        return F.softmax_backward(grad_out, self._saved())
+
+    def extra_repr(self):
+        return f"dim={self.dim}"

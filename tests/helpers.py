@@ -1,0 +1,67 @@
+"""Shared test tools: the comparison that prints both values, float64 strategies, PyTorch glue.
+
+Tolerances (float64, unit roundoff u = 1.1e-16):
+- against PyTorch: both sides compute the same expressions in a different order; for the sizes drawn
+  here (sums of at most a few thousand terms of well-scaled values) the forward error bound n u cond
+  stays below 1e-12, so ``TORCH_TOL = 1e-10`` leaves a factor of 100 and still catches any real bug.
+- against central differences (h = 1e-6): truncation h^2 ~ 1e-12 plus rounding u |L| / h ~ 1e-10 |L|;
+  with |L| up to ~1e3 that is 1e-7, so ``FD_TOL = 1e-6``.
+"""
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from numpy_attn.gradcheck import relative_error
+
+TORCH_TOL = 1e-10
+FD_TOL = 1e-6
+
+
+def assert_close(actual, expected, tol=TORCH_TOL, name="value"):
+    """Fail unless max|a - e| / max(max|a|, max|e|) <= tol; the message shows the worst element of each."""
+    actual = to_numpy(actual)
+    expected = to_numpy(expected)
+    assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != expected {expected.shape}"
+    if actual.size == 0:
+        return
+    assert np.isfinite(actual).all() == np.isfinite(expected).all(), f"{name}: non-finite values differ"
+    err = relative_error(actual, expected)
+    if not err <= tol:
+        idx = np.unravel_index(np.argmax(np.abs(actual - expected)), actual.shape)
+        raise AssertionError(
+            f"{name}: relative error {err:.3e} > {tol:.0e}; worst at index {tuple(int(i) for i in idx)}: "
+            f"got {actual[idx]!r}, expected {expected[idx]!r} (shape {actual.shape})"
+        )
+
+
+def to_numpy(x):
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def tensor(x, requires_grad=True):
+    """A float64 leaf tensor that owns a copy of ``x``."""
+    return torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=requires_grad)
+
+
+def torch_vjp(outputs, inputs, upstream):
+    """Gradients of sum_k sum(outputs_k * upstream_k) with respect to ``inputs`` (None where unused)."""
+    outputs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
+    loss = sum((o * tensor(g, False)).sum() for o, g in zip(outputs, upstream) if g is not None)
+    return torch.autograd.grad(loss, inputs, allow_unused=True)
+
+
+def floats(lo=-3.0, hi=3.0):
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, width=64)
+
+
+def arrays(shape, lo=-3.0, hi=3.0, dtype=np.float64):
+    """float arrays of ``shape`` with values in [lo, hi], drawn so that failures shrink."""
+    return hnp.arrays(dtype, shape, elements=floats(lo, hi))
+
+
+def shapes(min_dims=1, max_dims=4, min_side=1, max_side=5):
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
