@@ -55,6 +55,12 @@ def _is_float_array(x):
     return isinstance(x, np.ndarray) and x.dtype.kind == "f"
 
 
+def _upstream(outputs, rng):
+    """A random upstream gradient for each floating-point output (scalars included), None for the rest."""
+    return [rng.standard_normal(np.shape(o)) if o is not None and np.asarray(o).dtype.kind == "f" else None
+            for o in outputs]
+
+
 def _loss(outputs, upstream):
     """L = sum_k sum(out_k * g_k) over the outputs that receive an upstream gradient."""
     return sum(float(np.sum(o * g)) for o, g in zip(_flatten(outputs), upstream) if g is not None)
@@ -70,7 +76,7 @@ def check_function(forward, backward, inputs, rng=0, h=1e-6):
     rng = as_generator(rng)
     inputs = _as_float64(list(inputs))
     out, cache = forward(*inputs)
-    upstream = [rng.standard_normal(np.shape(o)) if _is_float_array(o) else None for o in _flatten(out)]
+    upstream = _upstream(_flatten(out), rng)
     grads = backward(tuple(upstream) if isinstance(out, tuple) else upstream[0], cache)
     grads = grads if isinstance(grads, tuple) else (grads,)
     loss = lambda: _loss(forward(*inputs)[0], upstream)  # noqa: E731
@@ -90,7 +96,7 @@ def check_module(module, *inputs, n_outputs=None, rng=0, h=1e-6):
     rng = as_generator(rng)
     inputs = _as_float64(list(inputs))
     outputs = _flatten(module(*inputs))[:n_outputs]
-    upstream = [rng.standard_normal(np.shape(o)) if _is_float_array(o) else None for o in outputs]
+    upstream = _upstream(outputs, rng)
     module.zero_grad()
     grad_inputs = _flatten(module.backward(*upstream))
     loss = lambda: _loss(module(*inputs), upstream)  # noqa: E731

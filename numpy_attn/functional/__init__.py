@@ -4,9 +4,12 @@ Each topic lives in its own file with the forward and its backward side by side.
 """
 
 from .activations import relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward
+from .additive_attention import (attention_pool, attention_pool_backward, bahdanau_attention,
+                                 bahdanau_attention_backward)
 from .dropout import dropout, dropout_backward
 from .embedding import embedding, embedding_backward
 from .layer_norm import layer_norm, layer_norm_backward
+from .kernel_regression import nadaraya_watson, nadaraya_watson_backward
 from .linear import linear, linear_backward
 from .losses import (
     binary_cross_entropy,
@@ -18,4 +21,5 @@ from .losses import (
     mse_loss,
     mse_loss_backward,
 )
+from .positional import add_positional_encoding, add_positional_encoding_backward, sinusoidal_encoding
 from .softmax import log_softmax, log_softmax_backward, softmax, softmax_backward

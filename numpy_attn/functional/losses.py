@@ -48,6 +48,9 @@ def mse_loss_backward(grad_loss, cache):
     return 2.0 * diff * _unreduce(grad_loss, diff.shape, reduction, diff.dtype)  # dl/dx = 2 (x - y)
 
 
+_EPSILON = np.float32(1e-12)
+
+
 def binary_cross_entropy(input, target, reduction="mean"):
     """l_i = -(y_i log p_i + (1 - y_i) log(1 - p_i)), each log clamped at -100 as in PyTorch.
 
@@ -64,10 +67,13 @@ def binary_cross_entropy(input, target, reduction="mean"):
 
 
 def binary_cross_entropy_backward(grad_loss, cache):
-    """dl/dp = (p - y) / (p (1 - p)), the denominator clamped at 1e-12 exactly as PyTorch's backward does."""
+    """dl/dp = (p - y) / (p (1 - p)), the denominator clamped at PyTorch's EPSILON, the float32 value of 1e-12.
+
+    (The clamp is not the derivative of the clamped log: it is PyTorch's formula, matched so both agree.)
+    """
     p, y, reduction = cache
     g = _unreduce(grad_loss, p.shape, reduction, p.dtype)
-    return g * (p - y) / np.maximum(p * (1.0 - p), 1e-12)
+    return g * (p - y) / np.maximum(p * (1.0 - p), p.dtype.type(_EPSILON))
 
 
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):

@@ -1,0 +1,168 @@
+"""Scaled dot-product attention: ``torch.nn.functional.scaled_dot_product_attention`` with its backward.
+
+    scores = (q * scale) k^T + bias        (..., L, S)   scale = 1/sqrt(E) unless given
+    A      = softmax(scores) over keys     (..., L, S)   row i: how much query i looks at each key
+    P      = dropout(A)                    (..., L, S)   P = A when dropout_p = 0
+    out    = P v                           (..., L, Ev)
+
+q: (..., L, E), k: (..., S, E), v: (..., S, Ev); the leading (batch) dims broadcast as in ``np.matmul``.
+
+Masks (PyTorch's SDPA convention): a **boolean** ``attn_mask`` is True where the key *takes part*
+(False: hidden, bias -inf); a **float** ``attn_mask`` is added to the scores (-inf hides). ``is_causal``
+hides the future with ``tril(ones(L, S))``, aligned top-left as in PyTorch (query i sees keys 0..i);
+giving both is an error, as in PyTorch (fold the causal mask into ``attn_mask`` instead).
+
+Fully masked rows (every key of query i hidden): softmax would be 0/0. Here that row of A is **zero**,
+so its output is zero and every gradient through it is zero, never NaN: a NaN would silently poison a
+whole training run. PyTorch 2.13's SDPA math backend does the same (its "safe softmax");
+``torch.nn.MultiheadAttention`` with ``need_weights=True`` returns NaN there instead.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._validate import as_float_array, check_probability
+from .dropout import dropout, dropout_backward
+
+
+class AttentionCache(NamedTuple):
+    """What the backward needs. ``weights`` (..., L, S) is the softmax A (before dropout): plot it."""
+
+    q_scaled: np.ndarray  # q * scale: (..., L, E)
+    k: np.ndarray  # (..., S, E)
+    v: np.ndarray  # (..., S, Ev)
+    weights: np.ndarray  # A: (..., L, S)
+    dropout_mask: object  # keep / (1 - p), (..., L, S); None without dropout
+    scale: float
+    q_shape: tuple
+
+
+def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, rng=None):
+    """out = dropout(softmax(q k^T * scale + bias)) v. Returns (out: (..., L, Ev), cache).
+
+    attn_mask: bool (True = takes part) or float (added), broadcastable to (..., L, S); None for none.
+    dropout_p: drop probability on the weights A, drawn from ``rng`` (always applied when > 0, as in
+    PyTorch: pass 0 in eval mode). The mask is a constant: it gets no gradient.
+    ``cache.weights`` holds A (..., L, S).
+    """
+    q, k, v = _check_qkv(q, k, v)
+    check_probability(dropout_p, "dropout_p")
+    L, E, S = q.shape[-2], q.shape[-1], k.shape[-2]
+    scale = 1.0 / np.sqrt(E) if scale is None else float(scale)
+    bias = attention_bias(attn_mask, is_causal, L, S, q.dtype)
+
+    q_scaled = q * scale  # scaling q (L x E) is cheaper than scaling the scores (L x S); same product
+    scores = q_scaled @ np.swapaxes(k, -1, -2)  # (..., L, S): einsum('...le,...se->...ls')
+    if bias is not None:
+        _check_mask_shape(bias, attn_mask, scores.shape)
+        scores += bias
+    weights = softmax_rows_(scores)  # in place: the scores array becomes A
+    # Only draw a dropout mask when there is one: F.dropout's input check would scan all of A.
+    probs, mask = (weights, None) if dropout_p == 0.0 else dropout(weights, dropout_p, training=True, rng=rng)
+    out = probs @ v  # (..., L, Ev)
+    return out, AttentionCache(q_scaled, k, v, weights, mask, scale, q.shape)
+
+
+def scaled_dot_product_attention_backward(grad_out, cache):
+    """grad_out: (..., L, Ev) -> (dq, dk, dv), each of the shape of its input (broadcast dims summed)."""
+    q_scaled, k, v, weights, mask, scale, q_shape = cache
+    probs = weights if mask is None else weights * mask
+    dv = _sum_to_shape(np.swapaxes(probs, -1, -2) @ grad_out, v.shape)  # out = P v  ->  dv = P^T g
+    d_weights = dropout_backward(grad_out @ np.swapaxes(v, -1, -2), mask)  # dP = g v^T; P = A * mask
+    d_scores = softmax_rows_backward_(d_weights, weights)  # in place: d_weights becomes dscores
+    dq = _sum_to_shape(d_scores @ k, q_shape) * scale  # scores = (q * scale) k^T  ->  dq = dS k * scale
+    dk = _sum_to_shape(np.swapaxes(d_scores, -1, -2) @ q_scaled, k.shape)  # dk = dS^T (q * scale)
+    return dq, dk, dv
+
+
+def softmax_rows_(scores):
+    """Softmax over the last axis, written into ``scores`` (no copy); rows all -inf become zeros.
+
+    a_j = exp(s_j - m) / sum_i exp(s_i - m), m = max_i s_i (the shift cancels and keeps exp <= 1).
+    A row with every key hidden has m = -inf; taking m = 0 and a denominator of 1 there gives a = 0.
+    """
+    m = scores.max(axis=-1, keepdims=True)
+    dead = np.isneginf(m)
+    m[dead] = 0.0
+    scores -= m
+    np.exp(scores, out=scores)
+    total = scores.sum(axis=-1, keepdims=True)
+    total[dead] = 1.0
+    scores *= np.reciprocal(total)  # one reciprocal per row, then a multiply: cheaper than a divide
+    return scores
+
+
+def softmax_rows_backward_(grad, a):
+    """Softmax VJP over the last axis, written into ``grad``: ds = a * (g - sum_j a_j g_j).
+
+    Where a = 0 (a hidden key, or a fully masked row) ds = 0: no NaN can reach q or k.
+    """
+    row = np.einsum("...j,...j->...", a, grad)[..., None]  # sum_j a_j g_j without an (L, S) temporary
+    grad -= row
+    grad *= a
+    return grad
+
+
+def attention_bias(attn_mask, is_causal, L, S, dtype):
+    """The additive mask of SDPA's conventions: 0 where a key takes part, -inf where it is hidden.
+
+    attn_mask: bool (True = takes part), float (added as is; -inf hides; NaN and +inf refused) or None.
+    is_causal: hide key j > query i (``tril(ones(L, S))``). Returns None when nothing is masked.
+    """
+    if is_causal and attn_mask is not None:
+        raise ValueError("attn_mask and is_causal=True: give one (PyTorch refuses both); "
+                         "fold the causal mask into attn_mask")
+    if is_causal:
+        return np.where(np.tri(L, S, dtype=bool), 0.0, -np.inf).astype(dtype)  # tri: ones on and below the diagonal
+    if attn_mask is None:
+        return None
+    m = np.asarray(attn_mask)
+    if m.dtype == bool:
+        return np.where(m, 0.0, -np.inf).astype(dtype)
+    if m.dtype.kind != "f":
+        raise TypeError(f"attn_mask: expected a bool or floating-point array, got dtype {m.dtype}")
+    if np.isnan(m).any() or np.isposinf(m).any():
+        raise ValueError("attn_mask: a float mask may hold finite values and -inf, got NaN or +inf")
+    return m.astype(dtype, copy=False)
+
+
+def _check_qkv(q, k, v):
+    q = as_float_array(q, "query", min_ndim=2)
+    k = as_float_array(k, "key", min_ndim=2)
+    v = as_float_array(v, "value", min_ndim=2)
+    for x, name in ((k, "key"), (v, "value")):
+        if x.dtype != q.dtype:
+            raise TypeError(f"{name}: dtype {x.dtype} does not match query's dtype {q.dtype}")
+    if k.shape[-1] != q.shape[-1]:
+        raise ValueError(f"key: expected last dimension {q.shape[-1]} (query's E), got shape {k.shape}")
+    if v.shape[-2] != k.shape[-2]:
+        raise ValueError(f"value: expected {k.shape[-2]} rows (key's S), got shape {v.shape}")
+    if k.shape[-2] == 0:
+        raise ValueError(f"key: expected at least one key (S >= 1), got shape {k.shape}")
+    try:
+        np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"query, key, value: batch dims {q.shape[:-2]}, {k.shape[:-2]}, {v.shape[:-2]} do not broadcast"
+        ) from None
+    return q, k, v
+
+
+def _check_mask_shape(bias, attn_mask, scores_shape):
+    shape = np.shape(attn_mask) if attn_mask is not None else bias.shape
+    try:
+        ok = np.broadcast_shapes(bias.shape, scores_shape) == scores_shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"attn_mask: expected a shape broadcastable to (..., L, S) = {scores_shape}, got {shape}")
+
+
+def _sum_to_shape(grad, shape):
+    """Sum a gradient over the dims its operand was broadcast along, giving back ``shape``."""
+    if grad.shape == tuple(shape):
+        return grad
+    lead = grad.ndim - len(shape)
+    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    return grad.sum(axis=tuple(range(lead)) + stretched).reshape(shape)

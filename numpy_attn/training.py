@@ -1,0 +1,247 @@
+"""A training loop for binary classifiers in NumPy: mini-batches, BCE loss, early stopping, checkpoints.
+
+The model interface (every classifier in ``numpy_attn.models`` follows it):
+
+    model(x: (B, ...)) -> (prob: (B,), alpha: (B, T) or None)   prob = P(anomalous), alpha = attention weights
+    model.backward(grad_prob: (B,))                              adds into each Parameter.grad
+    model.train() / model.eval() / model.state_dict() / model.load_state_dict(d) / model.parameters()
+
+One step, as in the seed's PyTorch loop:
+
+    optimizer.zero_grad(); prob, _ = model(x); loss = BCE(prob, y); model.backward(dloss/dprob); optimizer.step()
+
+Epochs and batches are counted from 1 in callbacks, messages and ``History`` (as they are printed).
+"""
+
+import io
+import json
+import os
+import time
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validate import as_generator
+from .nn import BCELoss
+
+CHECKPOINT_FORMAT = "numpy-attn-checkpoint-v1"
+_FORMAT_KEY, _META_KEY, _STATE_PREFIX = "__format__", "__meta__", "state/"
+
+
+@dataclass
+class History:
+    """What ``fit`` did, one entry per epoch run: mean train loss, validation loss, wall seconds.
+
+    best_epoch: the epoch (from 1) with the lowest validation loss, whose weights the model holds after fit.
+    """
+
+    train_loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    epoch_seconds: list = field(default_factory=list)
+    best_epoch: int = 0
+    epochs_run: int = 0
+    stopped_early: bool = False
+
+    @property
+    def best_val_loss(self):
+        return self.val_loss[self.best_epoch - 1] if self.best_epoch else float("inf")
+
+    def to_dict(self):
+        return {
+            "train_loss": list(self.train_loss),
+            "val_loss": list(self.val_loss),
+            "epoch_seconds": list(self.epoch_seconds),
+            "best_epoch": self.best_epoch,
+            "epochs_run": self.epochs_run,
+            "stopped_early": self.stopped_early,
+        }
+
+
+def iterate_minibatches(n, batch_size, shuffle=False, rng=None):
+    """Yield index arrays that cover range(n) once, ``batch_size`` at a time (the last may be shorter).
+
+    shuffle: a fresh permutation from ``rng`` (seed or Generator) each call; otherwise in order.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    order = as_generator(rng).permutation(n) if shuffle else np.arange(n)
+    for begin in range(0, n, batch_size):
+        yield order[begin : begin + batch_size]
+
+
+def fit(
+    model,
+    optimizer,
+    X_train,
+    y_train,
+    X_val,
+    y_val,
+    epochs=15,
+    batch_size=32,
+    patience=5,
+    rng=None,
+    checkpoint=None,
+    checkpoint_meta=None,
+    on_batch=None,
+    on_epoch=None,
+):
+    """Train ``model`` with ``optimizer`` on BCE(prob, y); return a ``History``.
+
+    X_train: (N, ...) in the model's dtype, y_train: (N,) 0/1; X_val, y_val: the validation split.
+    Each epoch shuffles the training set with ``rng``, then scores the validation set in eval mode.
+    Early stopping: after ``patience`` epochs in a row without a lower validation loss, stop (None: never).
+    At the end the model holds the weights of the best epoch (a copy kept in memory).
+    checkpoint: a path; when given, the best weights are saved there (``save_checkpoint``, with
+    ``checkpoint_meta`` plus best_epoch and val_loss) each time the validation loss improves. Nothing is
+    written when it is None.
+    on_batch(epoch, batch, n_batches, loss) after every step; on_epoch(epoch, train_loss, val_loss) after
+    every epoch. A NaN or inf output raises FloatingPointError naming the epoch and batch.
+    """
+    X_train, y_train = _split_arrays(X_train, y_train, "train")
+    X_val, y_val = _split_arrays(X_val, y_val, "val")
+    if epochs < 1:
+        raise ValueError(f"epochs: expected a positive integer, got {epochs}")
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience: expected a positive integer or None, got {patience}")
+    rng = as_generator(rng)
+    loss_fn = BCELoss()
+    n_batches = -(-len(y_train) // batch_size)
+    history, best_state, waited = History(), None, 0
+
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        total = 0.0
+        for batch, idx in enumerate(iterate_minibatches(len(y_train), batch_size, True, rng), start=1):
+            optimizer.zero_grad()
+            prob, _ = model(X_train[idx])
+            _check_finite(prob, f"epoch {epoch}, batch {batch}/{n_batches}: the model's output", model, best_state)
+            loss = loss_fn(prob, y_train[idx].astype(prob.dtype))
+            model.backward(loss_fn.backward())
+            optimizer.step()
+            total += loss * len(idx)
+            if on_batch is not None:
+                on_batch(epoch, batch, n_batches, loss)
+        val_loss = evaluate_loss(model, X_val, y_val, batch_size=max(batch_size, 256))
+        _check_finite(val_loss, f"epoch {epoch}: the validation loss", model, best_state)
+
+        history.train_loss.append(total / len(y_train))
+        history.val_loss.append(val_loss)
+        history.epoch_seconds.append(time.perf_counter() - started)
+        history.epochs_run = epoch
+        if val_loss < history.best_val_loss:
+            history.best_epoch, best_state, waited = epoch, model.state_dict(), 0
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, best_state, {**(checkpoint_meta or {}), "best_epoch": epoch, "val_loss": val_loss})
+        else:
+            waited += 1
+        if on_epoch is not None:
+            on_epoch(epoch, history.train_loss[-1], val_loss)
+        if patience is not None and waited >= patience:
+            history.stopped_early = epoch < epochs
+            break
+
+    model.load_state_dict(best_state)
+    return history
+
+
+def predict(model, X, batch_size=256):
+    """Run ``model`` in eval mode over X (N, ...) in batches; return (prob (N,), alpha (N, T) or None).
+
+    The model's train/eval mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    probs, alphas = [], []
+    try:
+        for idx in iterate_minibatches(len(X), batch_size):
+            prob, alpha = model(X[idx])
+            probs.append(prob)
+            alphas.append(alpha)
+    finally:
+        model.train(was_training)
+    alpha = None if alphas[0] is None else np.concatenate(alphas)
+    return np.concatenate(probs), alpha
+
+
+def evaluate_loss(model, X, y, batch_size=256):
+    """Mean BCE of the model's predictions on (X, y), in eval mode."""
+    prob, _ = predict(model, X, batch_size)
+    if not np.isfinite(prob).all():
+        return float("nan")
+    return BCELoss()(prob, np.asarray(y, dtype=prob.dtype))
+
+
+def save_checkpoint(path, model, meta=None):
+    """Write a model's weights and a JSON-able ``meta`` dict to ``path`` as .npz (the exact path given).
+
+    model: a module (its ``state_dict()`` is saved) or a state dict. The file holds one array per
+    parameter under "state/<name>", the meta as a JSON string and a format tag. It is written to a
+    temporary file first and then renamed, so an interrupted save never leaves a half-written checkpoint.
+    """
+    state = model.state_dict() if hasattr(model, "state_dict") else model
+    arrays = {_STATE_PREFIX + name: np.asarray(value) for name, value in state.items()}
+    arrays[_FORMAT_KEY] = np.array(CHECKPOINT_FORMAT)
+    arrays[_META_KEY] = np.array(json.dumps(meta or {}, default=_json_default))
+    path = os.fspath(path)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path):
+    """Read a checkpoint written by ``save_checkpoint``: return (state_dict (OrderedDict), meta (dict)).
+
+    FileNotFoundError when there is no file; ValueError when it is not a readable numpy-attn checkpoint.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path!r}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"checkpoint {path!r}: not a readable .npz file ({err})") from None
+    if _FORMAT_KEY not in arrays or str(arrays[_FORMAT_KEY]) != CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint {path!r}: not a {CHECKPOINT_FORMAT} file (written by save_checkpoint)")
+    try:
+        meta = json.loads(str(arrays[_META_KEY]))
+    except (KeyError, json.JSONDecodeError) as err:
+        raise ValueError(f"checkpoint {path!r}: its meta is missing or not valid JSON ({err})") from None
+    state = OrderedDict(
+        (key[len(_STATE_PREFIX) :], value) for key, value in arrays.items() if key.startswith(_STATE_PREFIX)
+    )
+    return state, meta
+
+
+def _split_arrays(X, y, name):
+    X, y = np.asarray(X), np.asarray(y)
+    if y.ndim != 1 or len(X) != len(y) or len(y) == 0:
+        raise ValueError(f"X_{name}, y_{name}: expected N >= 1 series and N labels, got shapes {X.shape} and {y.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"y_{name}: expected labels 0 or 1, got values {np.unique(y)[:5].tolist()}")
+    return X, y
+
+
+def _check_finite(value, what, model, best_state):
+    """Stop training with a clear error when ``value`` holds NaN or inf; the model gets back its best weights."""
+    if np.isfinite(value).all():
+        return
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        restored = "the model was given back its best weights so far"
+    else:
+        restored = "no epoch finished, so the model keeps the weights it had at the failure"
+    raise FloatingPointError(
+        f"{what} is NaN or inf; training stopped ({restored}). Try a lower learning rate or scaled inputs."
+    )
+
+
+def _json_default(value):
+    """NumPy scalars and arrays in meta become plain numbers and lists."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"checkpoint meta: {type(value).__name__} is not JSON serializable")
