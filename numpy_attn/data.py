@@ -4,8 +4,8 @@ The seed's task. Each series is a clean signal ``amp * sin(freq * t)`` on ``t = 
 ``freq ~ U(freq)`` and ``amp ~ U(amp)``; a series is normal with probability ``normal_ratio``, otherwise one
 segment ``[start, end)`` of it is replaced:
 
-    start = int(loc_ratio * T),     loc_ratio ~ U(loc_ratio)
-    end   = min(start + int(length_ratio * T), T),     length_ratio ~ U(length_ratio)
+    start = min(int(loc_ratio * T), T - 1),                      loc_ratio ~ U(loc_ratio)
+    end   = min(start + max(int(length_ratio * T), MIN_SPAN), T),   length_ratio ~ U(length_ratio)
 
 Anomaly kinds (``anomalies`` picks which; each anomalous series draws one uniformly):
 
@@ -18,8 +18,8 @@ Anomaly kinds (``anomalies`` picks which; each anomalous series draws one unifor
 
 Spans are half-open ``[start, end)`` index pairs. A normal series has span ``(0, 0)``: an empty interval, so
 ``alpha[start:end].sum()`` is 0 with no special case, and ``end > start`` exactly for the anomalous series.
-An anomalous span always covers at least ``MIN_SPAN`` samples (2) where the series is long enough, so that a
-flat segment changes at least one sample (the seed's int() can round a short span to nothing).
+MIN_SPAN = 2 and the clamp of start only matter for short series (the seed's int() could round a span to
+nothing there, or a flat span to its one unchanged sample); at the seed's sizes this is the seed's rule.
 
 Multivariate (``channels=C``): channel c is a sine (c % 3 == 0), a cosine (c % 3 == 1) or a random walk
 (c % 3 == 2), each with its own freq and amp; the anomaly goes into one channel drawn uniformly.
@@ -87,7 +87,8 @@ def make_anomaly_dataset(
     freq, amp, loc_ratio, length_ratio: (low, high) ranges of uniform draws; anomalies: a kind or a tuple
     of kinds from ``ANOMALY_KINDS``; rng: seed or Generator. Returns an ``AnomalyDataset`` with X (N, T, C).
     """
-    n, T, C = _check_int(n_samples, "n_samples", 1), _check_int(length, "length", 2), _check_int(channels, "channels", 1)
+    n, T = _check_int(n_samples, "n_samples", 1), _check_int(length, "length", 2)
+    C = _check_int(channels, "channels", 1)
     _check_ratio(normal_ratio, "normal_ratio")
     freq, amp = _check_range(freq, "freq", lo=0.0), _check_range(amp, "amp", lo=0.0, strict=True)
     loc_ratio = _check_range(loc_ratio, "loc_ratio", lo=0.0, hi=1.0)
@@ -115,17 +116,18 @@ def make_anomaly_dataset(
     rows = np.flatnonzero(y)
     amp_hit = amps[rows, channel[rows]]  # (n_anomalous,) amplitude of the channel hit
     in_span = (np.arange(T) >= start[rows, None]) & (np.arange(T) < end[rows, None])  # (n_anomalous, T)
-    segment = X[rows, :, channel[rows]]  # (n_anomalous, T) a copy, edited then written back
+    clean = X[rows, :, channel[rows]]  # (n_anomalous, T) a copy: the channel hit, before any edit
     replacement = {
-        "flat": lambda: segment[np.arange(len(rows)), start[rows]][:, None],  # x[start] held
+        "flat": lambda: clean[np.arange(len(rows)), start[rows]][:, None],  # x[start] held
         "zero": lambda: 0.0,
-        "noise": lambda: rng.normal(0.0, amp_hit[:, None] / np.sqrt(2.0), size=segment.shape),
+        "noise": lambda: rng.normal(0.0, amp_hit[:, None] / np.sqrt(2.0), size=clean.shape),
         "spike": lambda: (SPIKE_HEIGHT * sign[rows] * amp_hit)[:, None],
     }
+    edited = clean
     for kind in anomalies:
         hit = in_span & (kinds[rows] == kind)[:, None]
-        segment = np.where(hit, replacement[kind](), segment)
-    X[rows, :, channel[rows]] = segment
+        edited = np.where(hit, replacement[kind](), edited)
+    X[rows, :, channel[rows]] = edited
 
     spans = np.where(y[:, None], np.stack([start, end], axis=1), 0)
     return AnomalyDataset(
@@ -189,8 +191,9 @@ class StandardScaler:
     def from_dict(cls, d):
         try:
             mean, scale = np.asarray(d["mean"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64)
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"StandardScaler.from_dict: expected {{'mean': [...], 'scale': [...]}}, got {d!r}") from err
+        except (KeyError, TypeError, ValueError):
+            expected = "{'mean': [...], 'scale': [...]}"
+            raise ValueError(f"StandardScaler.from_dict: expected {expected}, got {d!r}") from None
         if mean.ndim != 1 or mean.shape != scale.shape or not (scale > 0).all():
             raise ValueError(f"StandardScaler.from_dict: expected equal-length mean and positive scale, got {d!r}")
         return cls(mean, scale)

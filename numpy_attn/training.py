@@ -4,7 +4,7 @@ The model interface (every classifier in ``numpy_attn.models`` follows it):
 
     model(x: (B, ...)) -> (prob: (B,), alpha: (B, T) or None)   prob = P(anomalous), alpha = attention weights
     model.backward(grad_prob: (B,))                              adds into each Parameter.grad
-    model.train() / model.eval() / model.state_dict() / model.load_state_dict(d) / model.parameters()
+    model.train() / eval() / state_dict() / load_state_dict(d) / named_parameters()   (an nn.Module)
 
 One step, as in the seed's PyTorch loop:
 
@@ -13,7 +13,6 @@ One step, as in the seed's PyTorch loop:
 Epochs and batches are counted from 1 in callbacks, messages and ``History`` (as they are printed).
 """
 
-import io
 import json
 import os
 import time
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import as_generator
+from ._validate import as_float_array, as_generator
 from .nn import BCELoss
 
 CHECKPOINT_FORMAT = "numpy-attn-checkpoint-v1"
@@ -97,10 +96,14 @@ def fit(
     ``checkpoint_meta`` plus best_epoch and val_loss) each time the validation loss improves. Nothing is
     written when it is None.
     on_batch(epoch, batch, n_batches, loss) after every step; on_epoch(epoch, train_loss, val_loss) after
-    every epoch. A NaN or inf output raises FloatingPointError naming the epoch and batch.
+    every epoch. A NaN or inf output, gradient or validation loss raises FloatingPointError naming the
+    epoch and batch, before the optimizer step could spread it into the weights; the model is given back
+    its best weights so far.
     """
     X_train, y_train = _split_arrays(X_train, y_train, "train")
     X_val, y_val = _split_arrays(X_val, y_val, "val")
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
     if epochs < 1:
         raise ValueError(f"epochs: expected a positive integer, got {epochs}")
     if patience is not None and patience < 1:
@@ -115,11 +118,15 @@ def fit(
         model.train()
         total = 0.0
         for batch, idx in enumerate(iterate_minibatches(len(y_train), batch_size, True, rng), start=1):
+            where = f"epoch {epoch}, batch {batch}/{n_batches}"
             optimizer.zero_grad()
             prob, _ = model(X_train[idx])
-            _check_finite(prob, f"epoch {epoch}, batch {batch}/{n_batches}: the model's output", model, best_state)
+            _check_finite(prob, f"{where}: the model's output", model, best_state)
             loss = loss_fn(prob, y_train[idx].astype(prob.dtype))
             model.backward(loss_fn.backward())
+            for name, p in model.named_parameters():  # stop before a step could spread NaN into the weights
+                if p.grad is not None:
+                    _check_finite(p.grad, f"{where}: the gradient of {name}", model, best_state)
             optimizer.step()
             total += loss * len(idx)
             if on_batch is not None:
@@ -134,7 +141,8 @@ def fit(
         if val_loss < history.best_val_loss:
             history.best_epoch, best_state, waited = epoch, model.state_dict(), 0
             if checkpoint is not None:
-                save_checkpoint(checkpoint, best_state, {**(checkpoint_meta or {}), "best_epoch": epoch, "val_loss": val_loss})
+                meta = {**(checkpoint_meta or {}), "best_epoch": epoch, "val_loss": val_loss}
+                save_checkpoint(checkpoint, best_state, meta)
         else:
             waited += 1
         if on_epoch is not None:
@@ -152,6 +160,8 @@ def predict(model, X, batch_size=256):
 
     The model's train/eval mode is restored afterwards.
     """
+    if len(X) == 0:
+        raise ValueError("predict: X holds no series")
     was_training = model.training
     model.eval()
     probs, alphas = [], []
@@ -201,7 +211,10 @@ def load_checkpoint(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path!r}: no such file")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not an .npz archive")
+        with data:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"checkpoint {path!r}: not a readable .npz file ({err})") from None
@@ -218,7 +231,7 @@ def load_checkpoint(path):
 
 
 def _split_arrays(X, y, name):
-    X, y = np.asarray(X), np.asarray(y)
+    X, y = as_float_array(X, f"X_{name}", min_ndim=1), np.asarray(y)
     if y.ndim != 1 or len(X) != len(y) or len(y) == 0:
         raise ValueError(f"X_{name}, y_{name}: expected N >= 1 series and N labels, got shapes {X.shape} and {y.shape}")
     if not np.isin(y, (0, 1)).all():

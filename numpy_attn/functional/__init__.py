@@ -4,6 +4,7 @@ Each topic lives in its own file with the forward and its backward side by side.
 """
 
 from .activations import relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward
+from .attention import attention_bias, scaled_dot_product_attention, scaled_dot_product_attention_backward
 from .additive_attention import (attention_pool, attention_pool_backward, bahdanau_attention,
                                  bahdanau_attention_backward)
 from .dropout import dropout, dropout_backward
@@ -21,5 +22,8 @@ from .losses import (
     mse_loss,
     mse_loss_backward,
 )
+from .lstm import lstm, lstm_backward, lstm_cell, lstm_cell_backward
+from .multihead import (in_projection, in_projection_backward, merge_heads, merge_masks, multi_head_attention,
+                        multi_head_attention_backward, split_heads)
 from .positional import add_positional_encoding, add_positional_encoding_backward, sinusoidal_encoding
 from .softmax import log_softmax, log_softmax_backward, softmax, softmax_backward

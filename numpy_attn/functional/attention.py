@@ -18,6 +18,7 @@ whole training run. PyTorch 2.13's SDPA math backend does the same (its "safe so
 ``torch.nn.MultiheadAttention`` with ``need_weights=True`` returns NaN there instead.
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -49,7 +50,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     q, k, v = _check_qkv(q, k, v)
     check_probability(dropout_p, "dropout_p")
     L, E, S = q.shape[-2], q.shape[-1], k.shape[-2]
-    scale = 1.0 / np.sqrt(E) if scale is None else float(scale)
+    scale = 1.0 / math.sqrt(E) if scale is None else float(scale)  # a Python float keeps float32 float32
     bias = attention_bias(attn_mask, is_causal, L, S, q.dtype)
 
     q_scaled = q * scale  # scaling q (L x E) is cheaper than scaling the scores (L x S); same product

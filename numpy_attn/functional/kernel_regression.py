@@ -14,7 +14,7 @@ a Gaussian kernel of width 1/w normalised by the softmax. One formula covers the
 
 import numpy as np
 
-from .._validate import as_float_array, check_ndim, check_same_shape
+from .._validate import as_float_array, check_same_shape
 from .softmax import softmax, softmax_backward
 
 
@@ -34,7 +34,7 @@ def nadaraya_watson(queries, keys, values, w=1.0):
     check_same_shape(keys, "keys", values, "nadaraya_watson values")
     if keys.shape[0] != queries.shape[0]:
         raise ValueError(f"nadaraya_watson keys: expected {queries.shape[0]} rows (one per query), got {keys.shape}")
-    w = as_float_array(w, "nadaraya_watson w")
+    w = as_float_array(np.asarray(w, dtype=keys.dtype), "nadaraya_watson w")  # w = 0 or 1 may come as ints
     if w.size != 1:
         raise ValueError(f"nadaraya_watson w: expected a scalar or shape (1,), got shape {w.shape}")
     gap = queries[:, None] - keys  # x_q - x_qi                                   (Q, K)

@@ -87,9 +87,8 @@ def in_projection_backward(grads, cache):
     """
     kind, caches, extra = cache
     if kind == "fused":
-        x, w, has_bias = caches
+        x, w, has_bias = caches  # the one linear(x, W, b) of the forward
         g = np.concatenate(grads, axis=-1)  # x W^T was split into column blocks: join their gradients
-        _, d_weights, d_bias = linear_backward(g, (x[..., :0], w[:0], has_bias)) if False else (None, None, None)
         g2 = g.reshape(-1, w.shape[0])
         d_weights = g2.T @ x.reshape(-1, w.shape[1])  # dW = sum_n g_n x_n^T, all three blocks in one product
         d_bias = g2.sum(axis=0) if has_bias else None

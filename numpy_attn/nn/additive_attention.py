@@ -68,6 +68,8 @@ class BahdanauAttention(Module):
     def __init__(self, key_size, query_size, num_hiddens, dropout=0.0, dtype=np.float32, rng=None):
         super().__init__()
         rng = as_generator(rng)
+        # Linear children for PyTorch's names and init; forward hands their weights to the functional
+        # pair, which needs all three at once (the tanh mixes every query with every key)
         self.W_k = Linear(key_size, num_hiddens, bias=False, dtype=dtype, rng=rng)
         self.W_q = Linear(query_size, num_hiddens, bias=False, dtype=dtype, rng=rng)
         self.w_v = Linear(num_hiddens, 1, bias=False, dtype=dtype, rng=rng)

@@ -113,10 +113,15 @@ class Module:
 
     # --- state -----------------------------------------------------------------------------------
     def state_dict(self):
-        """An ordered dict of copies: parameter and buffer names -> arrays, PyTorch's keys and shapes."""
-        state = OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
-        for key, module, name in self._named_buffers():
-            state[key] = np.array(getattr(module, name), copy=True)
+        """An ordered dict of copies: parameter and buffer names -> arrays, in PyTorch's order (module by
+        module, each module's parameters then its buffers) with PyTorch's keys and shapes."""
+        state = OrderedDict()
+        for module_name, module in self.named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            for name, p in module._parameters.items():
+                state[prefix + name] = p.data.copy()
+            for name in module._buffers:
+                state[prefix + name] = np.array(getattr(module, name), copy=True)
         return state
 
     def load_state_dict(self, state_dict, strict=True):

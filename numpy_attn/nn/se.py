@@ -45,7 +45,8 @@ class SEGate(Module):
         check_dtype(x, "SEGate input", self.fc[0].weight.dtype)
         gate_axis = 3 - self.dim  # the other non-batch axis
         if x.shape[gate_axis] != self.channels:
-            raise ValueError(f"SEGate input: expected {self.channels} channels on axis {gate_axis}, got shape {x.shape}")
+            raise ValueError(f"SEGate input: expected {self.channels} channels on axis {gate_axis}, "
+                             f"got shape {x.shape}")
         g = np.expand_dims(self.fc(x.mean(axis=self.dim)), self.dim)  # squeeze, excite    (B, 1, C)
         self._cache = (x, g)
         return x * g  # rescale: every step of channel c by g_c

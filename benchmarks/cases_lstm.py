@@ -1,0 +1,71 @@
+"""nn.LSTM against torch.nn.LSTM (float32): forward+backward and forward alone.
+
+The seed's shape: batch 32, length 500, input 1, hidden 32, bidirectional, batch_first; then hidden 128,
+and a longer sequence. Forward alone is timed against torch under ``no_grad`` (its fastest inference path).
+"""
+
+import numpy as np
+import torch
+
+from numpy_attn import nn
+
+from .harness import Case
+
+
+def _models(b, t, d_in, hidden, num_layers):
+    """A NumPy LSTM, a torch LSTM holding the same weights, an input and an upstream gradient (float32)."""
+    model = nn.LSTM(d_in, hidden, num_layers, batch_first=True, bidirectional=True, rng=0)
+    ref = torch.nn.LSTM(d_in, hidden, num_layers, batch_first=True, bidirectional=True)
+    ref.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((b, t, d_in)).astype(np.float32)
+    grad = rng.standard_normal((b, t, 2 * hidden)).astype(np.float32)
+    return model, ref, x, grad
+
+
+def _numpy(b, t, d_in, hidden, num_layers, backward):
+    model, _, x, grad = _models(b, t, d_in, hidden, num_layers)
+
+    def step():
+        model.zero_grad()
+        model(x)
+        if backward:
+            model.backward(grad)
+
+    return step
+
+
+def _torch(b, t, d_in, hidden, num_layers, backward, device):
+    _, ref, x, grad = _models(b, t, d_in, hidden, num_layers)
+    ref = ref.to(device)
+    x, grad = torch.from_numpy(x).to(device), torch.from_numpy(grad).to(device)
+
+    def step():
+        ref.zero_grad()
+        out, _ = ref(x)
+        out.backward(grad)
+
+    def forward():
+        with torch.no_grad():
+            ref(x)
+
+    return step if backward else forward
+
+
+def _case(b, t, d_in, hidden, num_layers=1, backward=True):
+    what = "fwd+bwd" if backward else "fwd"
+    layers = f", {num_layers} layers" if num_layers > 1 else ""
+    args = (b, t, d_in, hidden, num_layers, backward)
+    # per step and direction: 4H x (in + H) multiply-adds forward, twice that backward
+    flops = 2 * 2 * t * b * 4 * hidden * (d_in + hidden) * (3 if backward else 1) * num_layers
+    return Case(f"BiLSTM {what}", f"x ({b},{t},{d_in}), H={hidden}{layers}",
+                lambda: _numpy(*args), lambda dev: _torch(*args, dev), flops=flops)
+
+
+CASES = [
+    _case(32, 500, 1, 32),
+    _case(32, 500, 1, 32, backward=False),
+    _case(32, 500, 1, 128),
+    _case(32, 2000, 1, 32),
+    _case(32, 500, 64, 64, num_layers=2),
+]

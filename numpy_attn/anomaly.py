@@ -1,0 +1,184 @@
+"""The anomaly task end to end: data -> features -> model -> training -> metrics -> figures -> checkpoint.
+
+The recipe (what took seed 001's model from ROC-AUC 0.91 to above 0.99, see the README):
+- features: the series and its first difference, [x_t, x_t - x_{t-1}], so a flat or zeroed stretch is a
+  run of exact zeros in the second channel, which the LSTM only has to count (``features="raw"``: x alone);
+- each feature channel standardised with the training split's mean and standard deviation (the seed's
+  amplitudes reach 10 and saturate the LSTM gates);
+- Adam at lr 3e-3 (the seed's 1e-3 learns the same thing, slower), batch 32, early stopping on the
+  validation loss with patience 5, the best weights restored.
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics, optim, plots
+from .data import ANOMALY_KINDS, StandardScaler, fit_scaler, make_anomaly_dataset, train_val_test_split
+from .models import MODELS
+from .training import fit, load_checkpoint, predict, save_checkpoint
+
+FEATURES = ("diff", "raw")
+
+
+def series_features(X, features="diff"):
+    """raw: x (N, T, C) as is; diff: [x, dx] (N, T, 2C) with dx_t = x_t - x_{t-1} and dx_0 = 0."""
+    if features not in FEATURES:
+        raise ValueError(f"features: expected one of {FEATURES}, got {features!r}")
+    if features == "raw":
+        return X
+    return np.concatenate([X, np.diff(X, axis=1, prepend=X[:, :1])], axis=-1)
+
+
+@dataclass
+class TrainConfig:
+    backend: str = "numpy"
+    device: str = "cpu"
+    model: str = "bilstm-attention"
+    anomalies: tuple = ("flat",)
+    channels: int = 1
+    samples: int = 5000
+    length: int = 500
+    epochs: int = 15
+    batch_size: int = 32
+    lr: float = 3e-3
+    hidden: int = 32
+    patience: int = 5
+    features: str = "diff"
+    seed: int = 0
+    out: str = "runs/train"
+    extra: dict = field(default_factory=dict)
+
+    def check(self):
+        if self.backend not in ("numpy", "torch"):
+            raise ValueError(f"backend: expected 'numpy' or 'torch', got {self.backend!r}")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device: expected 'cpu' or 'cuda', got {self.device!r}")
+        if self.device == "cuda" and self.backend != "torch":
+            raise ValueError("device 'cuda' needs --backend torch (the NumPy backend runs on the CPU)")
+        if self.model not in MODELS:
+            raise ValueError(f"model: expected one of {sorted(MODELS)}, got {self.model!r}")
+        unknown = [k for k in self.anomalies if k not in ANOMALY_KINDS]
+        if unknown or not self.anomalies:
+            raise ValueError(f"anomaly: expected kinds from {ANOMALY_KINDS}, got {list(self.anomalies)}")
+        if self.features not in FEATURES:
+            raise ValueError(f"features: expected one of {FEATURES}, got {self.features!r}")
+
+
+def build_model(name, input_dim, hidden=32, seed=0, dtype=np.float32):
+    """A NumPy classifier with the defaults of the task: hidden 32 (embed 64) for the BiLSTM models."""
+    kwargs = {"transformer": {}}.get(name, {"hidden_dim": hidden})
+    return MODELS[name](input_dim=input_dim, dtype=dtype, rng=seed, **kwargs), kwargs
+
+
+def _progress(log):
+    def on_batch(epoch, batch, n_batches, loss):
+        if batch == n_batches or batch % max(1, n_batches // 4) == 0:
+            log(f"  epoch {epoch} batch {batch}/{n_batches} loss {loss:.4f}")
+    return on_batch
+
+
+def train(config, log=print):
+    """Run the task; write metrics.json, history.json, loss.png, attention.png, heads.png (multi-head
+    models) and model.npz into ``config.out``; return the metrics dict."""
+    config.check()
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"data: {config.samples} series of length {config.length}, {config.channels} channel(s), "
+        f"anomalies {','.join(config.anomalies)}, seed {config.seed}")
+    data = make_anomaly_dataset(config.samples, config.length, anomalies=tuple(config.anomalies),
+                                channels=config.channels, rng=config.seed)
+    train_idx, val_idx, test_idx = train_val_test_split(len(data), rng=config.seed)
+    X = series_features(data.X, config.features)
+    scaler = fit_scaler(X[train_idx])
+    X = scaler.transform(X)
+    model, model_kwargs = build_model(config.model, X.shape[-1], config.hidden, config.seed)
+    meta = {"model": config.model, "input_dim": X.shape[-1], "model_kwargs": model_kwargs,
+            "features": config.features, "channels": config.channels, "scaler": scaler.to_dict(),
+            "config": {k: v for k, v in asdict(config).items() if k != "extra"}}
+    log(f"model: {config.model} ({sum(p.data.size for p in model.parameters())} parameters), "
+        f"backend {config.backend} on {config.device}; writing to {out}")
+    fit_args = (X[train_idx], data.y[train_idx], X[val_idx], data.y[val_idx])
+    on_epoch = lambda e, tr, va: log(f"epoch {e}/{config.epochs}: train loss {tr:.4f}, val loss {va:.4f}")  # noqa: E731
+    start = time.perf_counter()
+    if config.backend == "numpy":
+        history = fit(model, optim.Adam(model.parameters(), lr=config.lr), *fit_args, epochs=config.epochs,
+                      batch_size=config.batch_size, patience=config.patience, rng=config.seed,
+                      checkpoint=out / "model.npz", checkpoint_meta=meta, on_batch=_progress(log), on_epoch=on_epoch)
+    else:
+        from torch_ref.anomaly import train_like  # the same model in PyTorch, started from the same weights
+
+        history = train_like(model, config, *fit_args, on_batch=_progress(log), on_epoch=on_epoch)
+    seconds = time.perf_counter() - start
+    save_checkpoint(out / "model.npz", model, {**meta, "best_epoch": history.best_epoch})
+
+    prob, alpha = predict(model, X[test_idx])
+    report = metrics.classification_report(data.y[test_idx], prob, alpha=alpha, spans=data.spans[test_idx])
+    report.update(epochs_run=history.epochs_run, best_epoch=history.best_epoch, train_seconds=seconds,
+                  backend=config.backend, device=config.device, model=config.model, test_series=len(test_idx))
+    (out / "metrics.json").write_text(json.dumps(report, indent=1))
+    (out / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
+    _figures(out, model, data, test_idx, X, prob, alpha, history)
+    log("test: " + ", ".join(f"{k} {report[k]:.4f}" for k in
+                             ("accuracy", "precision", "recall", "f1", "roc_auc", "attention_accuracy",
+                              "attention_peak_accuracy")))
+    return report
+
+
+def _figures(out, model, data, test_idx, X, prob, alpha, history):
+    plots.plot_loss({"train": history.train_loss, "val": history.val_loss}, out / "loss.png")
+    labels = data.y[test_idx]
+    normal, anomalous = int(np.flatnonzero(labels == 0)[0]), int(np.flatnonzero(labels == 1)[0])
+    n, a = test_idx[normal], test_idx[anomalous]
+    plots.plot_normal_vs_anomalous(
+        data.X[n], alpha[normal], data.X[a], alpha[anomalous], out / "attention.png", span=tuple(data.spans[a]),
+        title=f"attention over the signal (P(anomalous): normal {prob[normal]:.3f}, anomalous {prob[anomalous]:.3f})")
+    if hasattr(model, "head_weights"):
+        plots.plot_heads(model.head_weights(X[a][None])[0], out / "heads.png",
+                         title="per-head self-attention on an anomalous test series")
+
+
+def read_series(path):
+    """Series from .npy ((T,), (N, T) or (N, T, C)) or .csv (one univariate series per row) -> (N, T, C)."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        X = np.load(path, allow_pickle=False)
+    elif path.suffix == ".csv":
+        X = np.loadtxt(path, delimiter=",", ndmin=2)
+    else:
+        raise ValueError(f"input: expected a .npy or .csv file, got {path.name!r}")
+    if X.dtype.kind not in "fiu":
+        raise ValueError(f"input: expected numbers, got dtype {X.dtype}")
+    X = X.astype(np.float32)
+    X = X[None, :, None] if X.ndim == 1 else X[..., None] if X.ndim == 2 else X
+    if X.ndim != 3 or X.shape[1] < 2:
+        raise ValueError(f"input: expected (T,), (N, T) or (N, T, C) with T >= 2, got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("input: contains NaN or inf")
+    return X
+
+
+def predict_file(checkpoint, input_path, out, log=print):
+    """Score the series in ``input_path`` with a checkpoint written by ``train``; write predictions.csv
+    (index, probability, anomalous) and attention.npy (N, T) into ``out``."""
+    state, meta = load_checkpoint(checkpoint)
+    if meta.get("model") not in MODELS:
+        raise ValueError(f"checkpoint {checkpoint}: not a numpy-attn anomaly model (meta {sorted(meta)})")
+    X = read_series(input_path)
+    if X.shape[-1] != meta["channels"]:
+        raise ValueError(f"input: the model expects {meta['channels']} channel(s), got shape {X.shape}")
+    model = MODELS[meta["model"]](input_dim=meta["input_dim"], **meta["model_kwargs"])
+    model.load_state_dict(state)
+    features = StandardScaler.from_dict(meta["scaler"]).transform(series_features(X, meta["features"]))
+    prob, alpha = predict(model, features)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = "\n".join(f"{i},{p:.6f},{int(p > 0.5)}" for i, p in enumerate(prob))
+    (out / "predictions.csv").write_text("index,probability,anomalous\n" + rows + "\n")
+    np.save(out / "attention.npy", alpha)
+    log(f"{len(prob)} series scored: {int((prob > 0.5).sum())} flagged anomalous; "
+        f"wrote {out / 'predictions.csv'} and {out / 'attention.npy'}")
+    return prob, alpha

@@ -1,0 +1,1 @@
+"""Runnable examples: ``python -m numpy_attn.examples.<name> --help``."""

@@ -1,0 +1,119 @@
+"""A small text classifier with attention (seed 004): embedding + sinusoidal positions + multi-head
+self-attention + attention pooling, trained in NumPy with AdamW and cross-entropy.
+
+    numpy-attn text --out DIR        (or python -m numpy_attn.examples.text --out DIR)
+
+The synthetic task: short "reviews" of filler words with one sentiment word somewhere in them; the
+class is that word's polarity (negative, positive) or neutral when there is none. Only one position
+decides the class, so a model that works must put its attention there, and the heatmaps show it.
+
+    z0 = Embedding(tokens) + PE                     (B, T, d)
+    z = z0 + MHA(z0, z0, z0)                        (B, T, d)   residual self-attention
+    alpha = softmax_t(w2 . tanh(W1 z_t + b1) + b2), context = sum_t alpha_t z_t
+    logits = W context + b                          (B, 3)      loss = cross-entropy
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from .. import functional as F
+from .. import nn, optim, plots
+from .._validate import as_generator
+
+FILLER = ["the", "a", "movie", "film", "plot", "was", "is", "and", "actors", "story", "it", "this", "very",
+          "quite", "music", "ending", "scene", "of"]
+NEGATIVE = ["bad", "awful", "boring", "dull"]
+POSITIVE = ["good", "great", "superb", "fun"]
+VOCAB = ["<pad>"] + FILLER + NEGATIVE + POSITIVE
+CLASSES = ["negative", "positive", "neutral"]
+
+
+def make_token_task(n, length=12, rng=None):
+    """tokens: (n, length) int indices into VOCAB; labels: (n,) in {0: negative, 1: positive, 2: neutral}."""
+    rng = as_generator(rng)
+    filler = np.array([VOCAB.index(w) for w in FILLER])
+    tokens = filler[rng.integers(0, len(filler), (n, length))]
+    labels = rng.integers(0, 3, n)
+    where = rng.integers(0, length, n)
+    for i in np.flatnonzero(labels < 2):  # one sentiment word of the class's polarity, at a random place
+        words = NEGATIVE if labels[i] == 0 else POSITIVE
+        tokens[i, where[i]] = VOCAB.index(words[rng.integers(len(words))])
+    return tokens, labels
+
+
+class TextAttentionClassifier(nn.Module):
+    """forward(tokens: (B, T) int) -> (logits (B, num_classes), alpha (B, T));
+    backward(grad_logits) adds every parameter gradient (tokens have none)."""
+
+    def __init__(self, vocab_size, d_model=16, nhead=2, num_classes=3, max_len=64, dtype=np.float32, rng=None):
+        super().__init__()
+        rng = as_generator(rng)
+        self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=0, dtype=dtype, rng=rng)
+        self.pos_encoding = nn.PositionalEncoding(d_model, max_len=max_len, dtype=dtype)
+        self.self_attn = nn.MultiheadAttention(d_model, nhead, batch_first=True, dtype=dtype, rng=rng)
+        self.attention = nn.Sequential(nn.Linear(d_model, d_model, dtype=dtype, rng=rng), nn.Tanh(),
+                                       nn.Linear(d_model, 1, dtype=dtype, rng=rng))
+        self.classifier = nn.Linear(d_model, num_classes, dtype=dtype, rng=rng)
+
+    def forward(self, tokens):
+        z0 = self.pos_encoding(self.embedding(tokens))
+        z = z0 + self.self_attn(z0, z0, z0, need_weights=False)[0]
+        (context, alpha), self._cache = F.attention_pool(z, self.attention(z)[..., 0])
+        return self.classifier(context), alpha
+
+    def backward(self, grad_logits):
+        grad_z, grad_e = F.attention_pool_backward((self.classifier.backward(grad_logits), None), self._saved())
+        grad_z = grad_z + self.attention.backward(grad_e[..., None])  # z feeds the pooling and the scorer
+        grad_z0 = grad_z + sum(self.self_attn.backward(grad_z))  # z = z0 + MHA(z0, z0, z0)
+        self.embedding.backward(self.pos_encoding.backward(grad_z0))
+
+    def self_attention_weights(self, tokens):
+        """(B, nhead, T, T) weights of the self-attention, for the heatmaps."""
+        z0 = self.pos_encoding(self.embedding(tokens))
+        return self.self_attn(z0, z0, z0, need_weights=True, average_attn_weights=False)[1]
+
+
+def train_text(out, n=3000, epochs=4, batch_size=32, lr=1e-2, seed=0, log=print):
+    """Train on the token task, report test accuracy, save text_attention.png (pooling weights of a few
+    test sentences) and text_heads.png (each head's self-attention on one sentence) into ``out``."""
+    out = Path(out)
+    rng = as_generator(seed)
+    tokens, labels = make_token_task(n, rng=rng)
+    test_tokens, test_labels = make_token_task(500, rng=rng)
+    model = TextAttentionClassifier(len(VOCAB), rng=rng)
+    opt = optim.AdamW(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    for epoch in range(1, epochs + 1):
+        losses = []
+        for idx in np.array_split(rng.permutation(n), n // batch_size):
+            opt.zero_grad()
+            losses.append(loss_fn(model(tokens[idx])[0], labels[idx]))
+            model.backward(loss_fn.backward())
+            opt.step()
+        logits, _ = model(test_tokens)
+        accuracy = float((logits.argmax(1) == test_labels).mean())
+        log(f"epoch {epoch}/{epochs}: train loss {np.mean(losses):.4f}, test accuracy {accuracy:.3f}")
+    sample = test_tokens[:6]
+    _, alpha = model(sample)
+    words = [[VOCAB[t] for t in row] for row in sample]
+    plots.show_attention(alpha, out / "text_attention.png", x_labels=[f"pos {i}" for i in range(sample.shape[1])],
+                         y_labels=[" ".join(w) for w in words], title="attention pooling over the tokens")
+    plots.plot_heads(model.self_attention_weights(sample[:1])[0], out / "text_heads.png", x_labels=words[0],
+                     y_labels=words[0], title="self-attention per head")
+    log(f"wrote {out / 'text_attention.png'} and {out / 'text_heads.png'}")
+    return accuracy
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="folder for the figures")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    train_text(args.out, epochs=args.epochs, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""``nn.LSTM`` and ``nn.LSTMCell``: PyTorch's constructor arguments, parameter names, shapes and
+initialisation, with an explicit backward (backpropagation through time) built on ``functional.lstm``."""
+
+import math
+import warnings
+
+import numpy as np
+
+from .. import functional as F
+from .._validate import as_float_array, as_generator, check_dtype, check_last_dim, check_probability
+from . import init
+from .module import Module
+
+
+def _add_lstm_parameters(module, suffix, input_size, hidden_size, bias, dtype, rng):
+    """Register weight_ih{suffix} (4H, in), weight_hh{suffix} (4H, H) and, with ``bias``, bias_ih{suffix}
+    and bias_hh{suffix} (4H,), in PyTorch's order, each drawn from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    shapes = {"weight_ih": (4 * hidden_size, input_size), "weight_hh": (4 * hidden_size, hidden_size)}
+    if bias:
+        shapes.update(bias_ih=(4 * hidden_size,), bias_hh=(4 * hidden_size,))
+    for name, shape in shapes.items():
+        setattr(module, name + suffix, init.uniform(shape, bound, dtype, rng))
+
+
+def _check_sizes(input_size, hidden_size):
+    for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+        if not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+
+
+def _initial_state(hx, shape, dtype, who):
+    """(h0, c0) from ``hx``, zeros when None; each must have ``shape`` and the module's dtype."""
+    if hx is None:
+        zeros = np.zeros(shape, dtype)
+        return zeros, zeros
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+        raise TypeError(f"{who} hx: expected a tuple (h0, c0), got {type(hx).__name__}")
+    state = []
+    for value, name in zip(hx, ("h0", "c0")):
+        value = as_float_array(value, f"{who} {name}")
+        check_dtype(value, f"{who} {name}", dtype)
+        if value.shape != shape:
+            raise ValueError(f"{who} {name}: expected shape {shape}, got {value.shape}")
+        state.append(value)
+    return tuple(state)
+
+
+def _upstream(grad, shape, name):
+    """An upstream gradient checked against the shape of the output it belongs to (None stays None)."""
+    if grad is None:
+        return None
+    grad = as_float_array(grad, name)
+    if grad.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape} (the shape of the forward output), got {grad.shape}")
+    return grad
+
+
+def _input(x, name, input_size, dtype, ndim):
+    x = as_float_array(x, name, ndim=ndim)
+    check_dtype(x, name, dtype)
+    check_last_dim(x, f"{name} (input_size {input_size})", input_size)
+    return x
+
+
+def _in_reading_order(per_direction):
+    """[forward, reverse] arrays of shape (T, ...) with the reverse one flipped in time, i.e. in the order
+    each direction reads its sequence. Flipping twice is the identity, so this also undoes itself."""
+    return [a if d == 0 else a[::-1] for d, a in enumerate(per_direction)]
+
+
+class LSTMCell(Module):
+    """One LSTM step with its own parameters: weight_ih (4H, input_size), weight_hh (4H, H), bias_ih, bias_hh (4H,).
+
+    forward(x: (B, input_size) or (input_size,), hx=(h, c) each (B, H) or (H,), default zeros) -> (h', c').
+    backward(grad_h, grad_c=None) -> (grad_x, (grad_h, grad_c)) and adds the parameter gradients.
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, rng=None):
+        super().__init__()
+        _check_sizes(input_size, hidden_size)
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        _add_lstm_parameters(self, "", input_size, hidden_size, bias, dtype, as_generator(rng))
+
+    def forward(self, x, hx=None):
+        x = _input(x, "LSTMCell input", self.input_size, self.weight_ih.dtype, ndim=(1, 2))
+        h, c = _initial_state(hx, x.shape[:-1] + (self.hidden_size,), x.dtype, "LSTMCell")
+        biases = (self.bias_ih.data, self.bias_hh.data) if self.bias else (None, None)
+        (h_new, c_new), self._cache = F.lstm_cell(x, h, c, self.weight_ih.data, self.weight_hh.data, *biases)
+        return h_new, c_new
+
+    def backward(self, grad_h, grad_c=None):
+        cache = self._saved()
+        shape = cache[2].shape  # c: the shape of h' and c'
+        grad_h = _upstream(grad_h, shape, "LSTMCell grad_h")
+        grads = F.lstm_cell_backward(grad_h, _upstream(grad_c, shape, "LSTMCell grad_c"), cache)
+        grad_x, grad_h_prev, grad_c_prev = grads[:3]
+        for param, grad in zip((self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh), grads[3:]):
+            if param is not None:
+                param.accumulate(grad)
+        return grad_x, (grad_h_prev, grad_c_prev)
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"
+
+
+class LSTM(Module):
+    """A stack of ``num_layers`` LSTM layers, each one direction or two (``bidirectional``), as ``torch.nn.LSTM``.
+
+    Parameters per layer k and direction (suffix "" or "_reverse"): weight_ih_l{k} (4H, in_k), weight_hh_l{k}
+    (4H, H), bias_ih_l{k}, bias_hh_l{k} (4H,); in_0 = input_size, in_k = D * H after (D = 2 if bidirectional).
+    With dropout > 0, in training mode each layer's output but the last goes through dropout, masks drawn
+    from the module's Generator (``rng``).
+
+    forward(x, hx=None) -> (output, (h_n, c_n)):
+        x: (T, B, input_size), or (B, T, input_size) with batch_first, or unbatched (T, input_size);
+        hx = (h0, c0), each (num_layers * D, B, H) ((num_layers * D, H) unbatched), default zeros;
+        output: (T, B, D * H) or (B, T, D * H) (unbatched (T, D * H)), the last layer's h_t, the two directions
+        concatenated [forward | reverse]; h_n, c_n: (num_layers * D, B, H), row layer * D + direction.
+    backward(grad_output, grad_h_n=None, grad_c_n=None) -> (grad_x, (grad_h0, grad_c0)), shapes of x and hx;
+        adds every parameter's gradient into ``.grad``. A None upstream gradient counts as zero.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, dtype=np.float32, rng=None):
+        super().__init__()
+        _check_sizes(input_size, hidden_size)
+        if not isinstance(num_layers, (int, np.integer)) or num_layers < 1:
+            raise ValueError(f"num_layers: expected a positive integer, got {num_layers!r}")
+        check_probability(dropout, "LSTM dropout")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn("LSTM dropout acts between layers, so with num_layers=1 it does nothing "
+                          f"(dropout={dropout}, num_layers=1), as in PyTorch", UserWarning, stacklevel=2)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, dropout, bidirectional
+        self.rng = as_generator(rng)
+        self._suffixes = ("", "_reverse") if bidirectional else ("",)
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else len(self._suffixes) * hidden_size
+            for suffix in self._suffixes:
+                _add_lstm_parameters(self, f"_l{layer}{suffix}", layer_input, hidden_size, bias, dtype, self.rng)
+
+    def _directions(self, layer):
+        """The Parameters of ``layer``, one dict per direction: {"weight_ih": ..., "weight_hh": ..., ...}."""
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
+        return [{n: getattr(self, f"{n}_l{layer}{s}") for n in names} for s in self._suffixes]
+
+    def _stacked_weights(self, layer):
+        """weight_ih (D, 4H, in), weight_hh (D, 4H, H), bias (D, 4H) = b_ih + b_hh or None: ``F.lstm``'s arguments."""
+        dirs = self._directions(layer)
+        bias = np.stack([d["bias_ih"].data + d["bias_hh"].data for d in dirs]) if self.bias else None
+        return np.stack([d["weight_ih"].data for d in dirs]), np.stack([d["weight_hh"].data for d in dirs]), bias
+
+    def _time_major(self, a, unbatched):
+        """(T, B, K) view of an array laid out like the input (x, output, grad_output)."""
+        return a[:, None] if unbatched else (a.swapaxes(0, 1) if self.batch_first else a)
+
+    def _input_layout(self, a, unbatched):
+        """The inverse of ``_time_major``."""
+        return a[:, 0] if unbatched else (a.swapaxes(0, 1) if self.batch_first else a)
+
+    def forward(self, x, hx=None):
+        x = _input(x, "LSTM input", self.input_size, self.weight_ih_l0.dtype, ndim=(2, 3))
+        unbatched = x.ndim == 2
+        seq = self._time_major(x, unbatched)  # (T, B, I)
+        T, B = seq.shape[:2]
+        if T == 0 or B == 0:
+            raise ValueError(f"LSTM input: expected at least one time step and one sequence, got shape {x.shape}")
+        D, H = len(self._suffixes), self.hidden_size
+        state_shape = (self.num_layers * D,) + ((H,) if unbatched else (B, H))
+        h0, c0 = (s[:, None] if unbatched else s for s in _initial_state(hx, state_shape, x.dtype, "LSTM"))
+        h_n, c_n = np.empty((2, self.num_layers * D, B, H), x.dtype)
+        caches = []
+        for layer in range(self.num_layers):
+            mask = None
+            if layer > 0 and self.training:  # dropout on every layer's output but the last, as PyTorch
+                seq, mask = F.dropout(seq, self.dropout, True, self.rng)
+            rows = slice(layer * D, (layer + 1) * D)
+            xs = np.stack(_in_reading_order([seq] * D))  # (D, T, B, in): both directions advance in one loop
+            (out, h_n[rows], c_n[rows]), cache = F.lstm(xs, h0[rows], c0[rows], *self._stacked_weights(layer))
+            seq = np.concatenate(_in_reading_order(out), axis=-1)  # (T, B, D*H), back in time order
+            caches.append((mask, cache))
+        output = self._input_layout(seq, unbatched)
+        h_n, c_n = (h_n[:, 0], c_n[:, 0]) if unbatched else (h_n, c_n)
+        self._cache = (caches, unbatched, output.shape, h_n.shape)
+        return output, (h_n, c_n)
+
+    def backward(self, grad_output, grad_h_n=None, grad_c_n=None):
+        caches, unbatched, output_shape, state_shape = self._saved()
+        D, H = len(self._suffixes), self.hidden_size
+        grad_output = _upstream(grad_output, output_shape, "LSTM grad_output")
+        grad_n = [None if g is None else (g[:, None] if unbatched else g)
+                  for g in (_upstream(grad_h_n, state_shape, "LSTM grad_h_n"),
+                            _upstream(grad_c_n, state_shape, "LSTM grad_c_n"))]
+        dtype = self.weight_ih_l0.dtype
+        grad = (np.zeros(output_shape, dtype) if grad_output is None else grad_output)
+        grad = self._time_major(grad, unbatched)  # (T, B, D*H)
+        grad_h0, grad_c0 = np.empty((2, self.num_layers * D) + grad.shape[1:2] + (H,), dtype)
+        for layer in reversed(range(self.num_layers)):
+            mask, cache = caches[layer]
+            rows = slice(layer * D, (layer + 1) * D)
+            grad_out = np.stack(_in_reading_order(np.split(grad, D, axis=-1)))  # (D, T, B, H), each direction's order
+            grads = F.lstm_backward(grad_out, *[None if g is None else g[rows] for g in grad_n], cache)
+            grad_xs, grad_h0[rows], grad_c0[rows], grad_w_ih, grad_w_hh, grad_bias = grads
+            for d, params in enumerate(self._directions(layer)):
+                params["weight_ih"].accumulate(grad_w_ih[d])
+                params["weight_hh"].accumulate(grad_w_hh[d])
+                if self.bias:  # a = ... + b_ih + b_hh: both biases get dL/da
+                    params["bias_ih"].accumulate(grad_bias[d])
+                    params["bias_hh"].accumulate(grad_bias[d])
+            grad = sum(_in_reading_order(grad_xs))  # both directions read the same input: their gradients add
+            grad = F.dropout_backward(grad, mask)  # (T, B, in)
+        if unbatched:
+            grad_h0, grad_c0 = grad_h0[:, 0], grad_c0[:, 0]
+        return self._input_layout(grad, unbatched), (grad_h0, grad_c0)
+
+    def extra_repr(self):
+        defaults = dict(num_layers=1, bias=True, batch_first=False, dropout=0.0, bidirectional=False)
+        changed = [f"{k}={getattr(self, k)}" for k, v in defaults.items() if getattr(self, k) != v]
+        return ", ".join([f"{self.input_size}, {self.hidden_size}"] + changed)
