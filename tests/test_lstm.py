@@ -21,8 +21,8 @@ def draw_upstream(data, outputs):
 
 
 def torch_backward(outputs, leaves, upstream):
-    """backward() of sum_k sum(outputs_k * upstream_k): fills the parameters' .grad; returns the leaves' grads."""
-    sum((o * tensor(g, False)).sum() for o, g in zip(outputs, upstream)).backward()
+    """backward() of sum_k sum(outputs_k * upstream_k) (None: no gradient): fills the parameters' .grad; returns the leaves' grads."""
+    sum((o * tensor(g, False)).sum() for o, g in zip(outputs, upstream) if g is not None).backward()
     return [leaf.grad for leaf in leaves]
 
 

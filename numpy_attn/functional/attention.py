@@ -35,6 +35,7 @@ class AttentionCache(NamedTuple):
     v: np.ndarray  # (..., S, Ev)
     weights: np.ndarray  # A: (..., L, S)
     dropout_mask: object  # keep / (1 - p), (..., L, S); None without dropout
+    out: np.ndarray  # (..., L, Ev), for the backward's row sums
     scale: float
     q_shape: tuple
 
@@ -62,18 +63,28 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     # Only draw a dropout mask when there is one: F.dropout's input check would scan all of A.
     probs, mask = (weights, None) if dropout_p == 0.0 else dropout(weights, dropout_p, training=True, rng=rng)
     out = probs @ v  # (..., L, Ev)
-    return out, AttentionCache(q_scaled, k, v, weights, mask, scale, q.shape)
+    return out, AttentionCache(q_scaled, k, v, weights, mask, out, scale, q.shape)
 
 
 def scaled_dot_product_attention_backward(grad_out, cache):
-    """grad_out: (..., L, Ev) -> (dq, dk, dv), each of the shape of its input (broadcast dims summed)."""
-    q_scaled, k, v, weights, mask, scale, q_shape = cache
+    """grad_out: (..., L, Ev) -> (dq, dk, dv), each of the shape of its input (broadcast dims summed).
+
+        dv = P^T g                                     out = P v
+        dP = g v^T;  dA = dP * mask                    P = A * mask (no mask without dropout)
+        dS = A * (dA - r),  r_i = sum_j A_ij dA_ij     A = softmax(S) over keys
+        dq = dS k * scale;  dk = dS^T (q * scale)      S = (q * scale) k^T + bias
+
+    The row sums need no (L, S) pass: r_i = sum_j P_ij (g_i . v_j) = g_i . out_i (FlashAttention's D).
+    """
+    q_scaled, k, v, weights, mask, out, scale, q_shape = cache
     probs = weights if mask is None else weights * mask
     dv = _sum_to_shape(np.swapaxes(probs, -1, -2) @ grad_out, v.shape)  # out = P v  ->  dv = P^T g
     d_weights = dropout_backward(grad_out @ np.swapaxes(v, -1, -2), mask)  # dP = g v^T; P = A * mask
-    d_scores = softmax_rows_backward_(d_weights, weights)  # in place: d_weights becomes dscores
-    dq = _sum_to_shape(d_scores @ k, q_shape) * scale  # scores = (q * scale) k^T  ->  dq = dS k * scale
-    dk = _sum_to_shape(np.swapaxes(d_scores, -1, -2) @ q_scaled, k.shape)  # dk = dS^T (q * scale)
+    rows = np.einsum("...le,...le->...l", grad_out, out)[..., None]  # r_i = g_i . out_i: (..., L, 1)
+    d_weights -= rows  # softmax VJP, in place: dS = A * (dA - r); a hidden key has A = 0, so dS = 0
+    d_weights *= weights
+    dq = _sum_to_shape(d_weights @ k, q_shape) * scale  # S = (q * scale) k^T  ->  dq = dS k * scale
+    dk = _sum_to_shape(np.swapaxes(d_weights, -1, -2) @ q_scaled, k.shape)  # dk = dS^T (q * scale)
     return dq, dk, dv
 
 
@@ -92,17 +103,6 @@ def softmax_rows_(scores):
     total[dead] = 1.0
     scores *= np.reciprocal(total)  # one reciprocal per row, then a multiply: cheaper than a divide
     return scores
-
-
-def softmax_rows_backward_(grad, a):
-    """Softmax VJP over the last axis, written into ``grad``: ds = a * (g - sum_j a_j g_j).
-
-    Where a = 0 (a hidden key, or a fully masked row) ds = 0: no NaN can reach q or k.
-    """
-    row = np.einsum("...j,...j->...", a, grad)[..., None]  # sum_j a_j g_j without an (L, S) temporary
-    grad -= row
-    grad *= a
-    return grad
 
 
 def attention_bias(attn_mask, is_causal, L, S, dtype):

@@ -95,9 +95,9 @@ class LSTMCell(Module):
         grad_h = _upstream(grad_h, shape, "LSTMCell grad_h")
         grads = F.lstm_cell_backward(grad_h, _upstream(grad_c, shape, "LSTMCell grad_c"), cache)
         grad_x, grad_h_prev, grad_c_prev = grads[:3]
-        for param, grad in zip((self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh), grads[3:]):
-            if param is not None:
-                param.accumulate(grad)
+        for name, grad in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), grads[3:]):
+            if grad is not None:  # no bias gradients without biases
+                getattr(self, name).accumulate(grad)
         return grad_x, (grad_h_prev, grad_c_prev)
 
     def extra_repr(self):

@@ -1,0 +1,92 @@
+"""The command line end to end, on small data: what train writes, predict on a user's files, clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from numpy_attn.cli import main
+from numpy_attn.examples.text import TextAttentionClassifier, VOCAB, make_token_task, train_text
+from numpy_attn.gradcheck import check_module
+from helpers import FD_TOL
+
+SMALL = ["--samples", "120", "--length", "40", "--epochs", "2", "--batch-size", "16"]
+METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix", "attention_accuracy",
+               "attention_peak_accuracy", "epochs_run", "train_seconds"}
+
+
+@pytest.mark.parametrize("model, backend", [("bilstm-attention", "numpy"), ("bilstm-mha", "numpy"),
+                                            ("transformer", "numpy"), ("bilstm-attention", "torch")])
+def test_train_writes_every_output(tmp_path, model, backend):
+    out = tmp_path / "run"
+    assert main(["train", "--model", model, "--backend", backend, "--out", str(out), *SMALL]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(metrics)
+    assert 0.0 <= metrics["roc_auc"] <= 1.0 and np.array(metrics["confusion_matrix"]).sum() == metrics["test_series"]
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["val_loss"]) == metrics["epochs_run"]
+    expected = {"metrics.json", "history.json", "loss.png", "attention.png", "model.npz"}
+    expected |= {"heads.png"} if model != "bilstm-attention" else set()
+    assert expected <= {p.name for p in out.iterdir()}
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_scores_npy_and_csv(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--anomaly", "flat,zero", *SMALL]) == 0
+    series = np.sin(np.linspace(0, 12, 40))[None].repeat(3, 0) * np.array([[1.0], [5.0], [2.0]])
+    series[1, 10:25] = series[1, 10]
+    np.save(tmp_path / "x.npy", series)
+    np.savetxt(tmp_path / "x.csv", series, delimiter=",")
+    for name in ("x.npy", "x.csv"):
+        pred = tmp_path / f"pred_{name}"
+        assert main(["predict", "--checkpoint", str(out / "model.npz"), "--input", str(tmp_path / name),
+                     "--out", str(pred)]) == 0
+        rows = (pred / "predictions.csv").read_text().splitlines()
+        assert rows[0] == "index,probability,anomalous" and len(rows) == 4
+        alpha = np.load(pred / "attention.npy")
+        assert alpha.shape == (3, 40)
+        np.testing.assert_allclose(alpha.sum(1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--model", "gru"], "model: expected one of"),
+    (["train", "--anomaly", "flat,wobble"], "anomaly: expected kinds"),
+    (["train", "--device", "cuda"], "needs --backend torch"),
+    (["predict", "--checkpoint", "missing.npz", "--input", "x.npy"], "missing.npz"),
+])
+def test_bad_arguments_get_one_clear_line(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_predict_refuses_bad_series(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *SMALL[:4], "--epochs", "1"]) == 0
+    bad = {"nan.npy": np.array([[0.0, np.nan, 1.0]]), "chan.npy": np.zeros((2, 30, 3)), "txt.json": None}
+    for name, array in bad.items():
+        path = tmp_path / name
+        if array is None:
+            path.write_text("{}")
+        else:
+            np.save(path, array)
+        assert main(["predict", "--checkpoint", str(out / "model.npz"), "--input", str(path),
+                     "--out", str(tmp_path / "p")]) != 0
+    err = capsys.readouterr().err
+    assert "NaN" in err and "channel" in err and ".npy or .csv" in err
+
+
+def test_text_example_learns_where_the_sentiment_word_is(tmp_path):
+    accuracy = train_text(tmp_path, n=1500, epochs=3, seed=1, log=lambda line: None)
+    assert accuracy > 0.9  # one decisive word per sentence: a working model finds it
+    assert (tmp_path / "text_attention.png").exists() and (tmp_path / "text_heads.png").exists()
+
+
+def test_text_model_finite_differences():
+    model = TextAttentionClassifier(len(VOCAB), d_model=4, nhead=2, dtype=np.float64, rng=0)
+    tokens, _ = make_token_task(3, length=5, rng=0)
+    errors = check_module(model, tokens, n_outputs=1)  # alpha is for reading: no gradient flows back through it
+    assert max(errors.values()) < FD_TOL, errors
