@@ -1,8 +1,8 @@
 """The anomaly task end to end: data -> features -> model -> training -> metrics -> figures -> checkpoint.
 
 The recipe (what took seed 001's model from ROC-AUC 0.91 to above 0.99, see the README):
-- features: the series and its first difference, [x_t, x_t - x_{t-1}], so a flat or zeroed stretch is a
-  run of exact zeros in the second channel, which the LSTM only has to count (``features="raw"``: x alone);
+- features: the series and its forward difference, [x_t, x_{t+1} - x_t], so a flat stretch is a run of
+  exact zeros in the second channel, which the LSTM only has to find (``features="raw"``: x alone);
 - each feature channel standardised with the training split's mean and standard deviation (the seed's
   amplitudes reach 10 and saturate the LSTM gates);
 - Adam at lr 3e-3 (the seed's 1e-3 learns the same thing, slower), batch 32, early stopping on the
@@ -25,12 +25,18 @@ FEATURES = ("diff", "raw")
 
 
 def series_features(X, features="diff"):
-    """raw: x (N, T, C) as is; diff: [x, dx] (N, T, 2C) with dx_t = x_t - x_{t-1} and dx_0 = 0."""
+    """raw: x (N, T, C) as is; diff: [x, dx] (N, T, 2C) with dx_t = x_{t+1} - x_t and dx_{T-1} = 0.
+
+    Why forward and not backward differences: a flat anomaly holds x_s on [s, e). Its forward
+    differences are 0 on [s, e-1) and the jump back to the signal sits at e-1, so every abnormal feature
+    lies inside the span; backward differences move that jump to step e, one step after the span, and
+    the attention follows it there.
+    """
     if features not in FEATURES:
         raise ValueError(f"features: expected one of {FEATURES}, got {features!r}")
     if features == "raw":
         return X
-    return np.concatenate([X, np.diff(X, axis=1, prepend=X[:, :1])], axis=-1)
+    return np.concatenate([X, np.diff(X, axis=1, append=X[:, -1:])], axis=-1)
 
 
 @dataclass
@@ -81,6 +87,20 @@ def _progress(log):
     return on_batch
 
 
+def prepare_data(config):
+    """The dataset of ``config``, its seeded 70/15/15 split, and the model's input.
+
+    Returns (data, (train_idx, val_idx, test_idx), X, scaler): X (N, T, C') holds the features of every
+    series standardised with the scaler fitted on the training split only.
+    """
+    data = make_anomaly_dataset(config.samples, config.length, anomalies=tuple(config.anomalies),
+                                channels=config.channels, rng=config.seed)
+    splits = train_val_test_split(len(data), rng=config.seed)
+    X = series_features(data.X, config.features)
+    scaler = fit_scaler(X[splits[0]])
+    return data, splits, scaler.transform(X), scaler
+
+
 def train(config, log=print):
     """Run the task; write metrics.json, history.json, loss.png, attention.png, heads.png (multi-head
     models) and model.npz into ``config.out``; return the metrics dict."""
@@ -89,12 +109,7 @@ def train(config, log=print):
     out.mkdir(parents=True, exist_ok=True)
     log(f"data: {config.samples} series of length {config.length}, {config.channels} channel(s), "
         f"anomalies {','.join(config.anomalies)}, seed {config.seed}")
-    data = make_anomaly_dataset(config.samples, config.length, anomalies=tuple(config.anomalies),
-                                channels=config.channels, rng=config.seed)
-    train_idx, val_idx, test_idx = train_val_test_split(len(data), rng=config.seed)
-    X = series_features(data.X, config.features)
-    scaler = fit_scaler(X[train_idx])
-    X = scaler.transform(X)
+    data, (train_idx, val_idx, test_idx), X, scaler = prepare_data(config)
     model, model_kwargs = build_model(config.model, X.shape[-1], config.hidden, config.seed)
     meta = {"model": config.model, "input_dim": X.shape[-1], "model_kwargs": model_kwargs,
             "features": config.features, "channels": config.channels, "scaler": scaler.to_dict(),

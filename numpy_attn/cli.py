@@ -7,24 +7,32 @@ import numpy as np
 
 
 def _check(args):
-    """Finite-difference check of every core module's backward, printed as a table."""
-    from . import nn
+    """Finite-difference check of the hand-written backward passes, one module of each family, as a table."""
+    from . import models, nn
     from .gradcheck import check_module
 
     rng = np.random.default_rng(args.seed)
-    f64 = np.float64
+    f64 = dict(dtype=np.float64, rng=rng)
+    # name: (module, input shapes, how many outputs get an upstream gradient (None: all))
     cases = {
-        "Linear": (nn.Linear(4, 3, dtype=f64, rng=rng), (2, 4)),
-        "LayerNorm": (nn.LayerNorm(5, dtype=f64), (3, 5)),
+        "Linear": (nn.Linear(4, 3, **f64), [(2, 4)], None),
+        "LayerNorm": (nn.LayerNorm(5, dtype=np.float64), [(3, 5)], None),
         "Sequential(Linear, Tanh, Linear, Sigmoid)": (
-            nn.Sequential(nn.Linear(4, 6, dtype=f64, rng=rng), nn.Tanh(), nn.Linear(6, 2, dtype=f64, rng=rng),
-                          nn.Sigmoid()), (3, 4)),
-        "Softmax": (nn.Softmax(dim=-1), (2, 5)),
+            nn.Sequential(nn.Linear(4, 6, **f64), nn.Tanh(), nn.Linear(6, 2, **f64), nn.Sigmoid()), [(3, 4)], None),
+        "Softmax": (nn.Softmax(dim=-1), [(2, 5)], None),
+        "LSTM (2 layers, bidirectional), output, h_n, c_n": (
+            nn.LSTM(3, 4, num_layers=2, bidirectional=True, **f64), [(5, 2, 3)], None),
+        "AdditiveAttention, context and alpha": (nn.AdditiveAttention(4, 6, **f64), [(2, 5, 4)], None),
+        "MultiheadAttention (query, key, value)": (
+            nn.MultiheadAttention(8, 2, batch_first=True, **f64), [(2, 3, 8), (2, 4, 8), (2, 4, 8)], 1),
+        "BiLSTMAttentionClassifier, prob and alpha": (
+            models.BiLSTMAttentionClassifier(2, hidden_dim=4, **f64), [(2, 6, 2)], None),
     }
-    print("| module | worst relative error (input and parameters) |\n|---|---|")
+    print("| module | worst relative error (inputs and parameters) |\n|---|---|")
     worst = 0.0
-    for name, (module, shape) in cases.items():
-        err = max(check_module(module, rng.standard_normal(shape)).values())
+    for name, (module, shapes, n_outputs) in cases.items():
+        inputs = [rng.standard_normal(shape) for shape in shapes]
+        err = max(check_module(module, *inputs, n_outputs=n_outputs, rng=rng).values())
         worst = max(worst, err)
         print(f"| {name} | {err:.2e} |")
     return 0 if worst < 1e-6 else 1

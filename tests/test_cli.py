@@ -90,3 +90,12 @@ def test_text_model_finite_differences():
     tokens, _ = make_token_task(3, length=5, rng=0)
     errors = check_module(model, tokens, n_outputs=1)  # alpha is for reading: no gradient flows back through it
     assert max(errors.values()) < FD_TOL, errors
+
+
+def test_check_command_prints_every_family_and_passes(capsys):
+    assert main(["check"]) == 0
+    table = capsys.readouterr().out
+    for name in ("LSTM", "AdditiveAttention", "MultiheadAttention", "BiLSTMAttentionClassifier"):
+        assert f"| {name}" in table
+    errors = [float(line.rsplit("|", 2)[1]) for line in table.splitlines()[2:]]
+    assert len(errors) == 8 and max(errors) < FD_TOL

@@ -114,3 +114,42 @@ class LearnedPositionalEncoding(nn.Module):
     def forward(self, x):
         pe = self.weight[: x.shape[1]] if self.batch_first else self.weight[: x.shape[0]].unsqueeze(1)
         return self.dropout(x + pe)
+
+
+class SelfAttention(nn.Module):
+    """Seed 000's self-attention (Q, K, V: nn.Linear; softmax(Q K^T / sqrt(dim_k)) V), returning the weights
+    too; ``keep`` (bool, True = takes part, broadcastable to (B, T, T)) hides keys with ``masked_softmax``."""
+
+    def __init__(self, input_dim, dim_q, dim_v):
+        super().__init__()
+        self.dim_q, self.dim_k, self.dim_v = dim_q, dim_q, dim_v
+        self.Q = nn.Linear(input_dim, dim_q)
+        self.K = nn.Linear(input_dim, dim_q)
+        self.V = nn.Linear(input_dim, dim_v)
+
+    def forward(self, x, keep=None):
+        Q, K, V = self.Q(x), self.K(x), self.V(x)
+        weights = masked_softmax(torch.bmm(Q, K.permute(0, 2, 1)) / math.sqrt(self.dim_k), keep)
+        return torch.bmm(weights, V), weights
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Seed 003's MySelfAttention with its einsum fixed ('bnhd,bmhd->bhnm', then 'bhnm,bmhd->bnhd'),
+    LayerNorm applied once (nn.Identity when norm=False), returning (y, dropped weights)."""
+
+    def __init__(self, latent_dim, num_heads, dropout=0.0, norm=True):
+        super().__init__()
+        self.num_heads = num_heads
+        self.query = nn.Linear(latent_dim, latent_dim, bias=False)
+        self.key = nn.Linear(latent_dim, latent_dim, bias=False)
+        self.value = nn.Linear(latent_dim, latent_dim, bias=False)
+        self.norm = nn.LayerNorm(latent_dim) if norm else nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        B, T, D = x.shape
+        H = self.num_heads
+        h = self.norm(x)
+        Q, K, V = (proj(h).view(B, T, H, D // H) for proj in (self.query, self.key, self.value))
+        weights = self.dropout(torch.softmax(torch.einsum("bnhd,bmhd->bhnm", Q, K) / math.sqrt(D // H), dim=-1))
+        return torch.einsum("bhnm,bmhd->bnhd", weights, V).reshape(B, T, D), weights
