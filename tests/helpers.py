@@ -11,6 +11,8 @@ Tolerances (float64, unit roundoff u = 1.1e-16):
   with |L| up to ~1e3 that is 1e-7, so ``FD_TOL = 1e-6``.
 """
 
+import os
+
 import numpy as np
 import torch
 from hypothesis import strategies as st
@@ -19,6 +21,7 @@ from hypothesis.extra import numpy as hnp
 
 TORCH_TOL = 1e-10
 FD_TOL = 1e-6
+WORST = {}  # (test file, compared quantity) -> the largest relative error seen; see conftest.py
 
 
 def assert_close(actual, expected, tol=TORCH_TOL, name="value", scale=0.0):
@@ -35,12 +38,19 @@ def assert_close(actual, expected, tol=TORCH_TOL, name="value", scale=0.0):
     diff = np.abs(actual.astype(np.float64) - expected)
     denom = max(np.abs(actual).max(), np.abs(expected).max(), scale)
     err = 0.0 if denom == 0 else diff.max() / denom
+    _record(name, err)
     if not err <= tol:
         idx = np.unravel_index(np.argmax(diff), actual.shape)
         raise AssertionError(
             f"{name}: relative error {err:.3e} > {tol:.0e}; worst at index {tuple(int(i) for i in idx)}: "
             f"got {actual[idx]!r}, expected {expected[idx]!r} (shape {actual.shape})"
         )
+
+
+def _record(name, err):
+    test_file = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[0]
+    key = (test_file, name)
+    WORST[key] = max(WORST.get(key, 0.0), float(err))
 
 
 def to_numpy(x):
