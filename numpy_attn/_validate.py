@@ -68,6 +68,15 @@ def check_dtype(x, name, dtype):
         )
 
 
+def as_module_input(x, name, ndim, last_dim, dtype):
+    """A module's input: a finite float array with ``ndim`` dimensions (int or tuple), last dimension
+    ``last_dim`` and the module's ``dtype``; else a ValueError or TypeError naming ``name``."""
+    x = as_float_array(x, name, ndim=ndim)
+    check_last_dim(x, name, last_dim)
+    check_dtype(x, name, dtype)
+    return x
+
+
 def check_probability(p, name):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{name}: expected a probability in [0, 1], got {p}")

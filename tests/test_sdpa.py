@@ -73,7 +73,7 @@ def sdpa_problems(draw, every_row_sees_a_key=True, kinds=MASK_KINDS):
     kind = draw(st.sampled_from(kinds), label="mask kind")
     mask = None
     if kind not in ("none", "causal"):
-        mask_shape = stretchable_to(draw, scores_shape, "mask shape", min_dims=1)
+        mask_shape = stretchable_to(draw, scores_shape, "mask shape", min_dims=2)
         mask = draw_mask(draw, kind, mask_shape, every_row_sees_a_key)
     grad_out = draw(arrays(np.broadcast_shapes(q_batch, k_batch, v_batch) + (L, Ev)), label="grad_out")
     return dict(q=q, k=k, v=v, attn_mask=mask, is_causal=kind == "causal", scale=scale), grad_out
@@ -311,6 +311,7 @@ ONES = np.ones((2, 3, 4))
     (np.full((2, 3, 4), np.nan), ONES, ONES, {}, "query: contains NaN or inf"),
     (np.ones((3, 3, 4)), ONES, ONES, {}, "batch dims .* do not broadcast"),
     (ONES, ONES, ONES, dict(attn_mask=np.ones((3, 4), bool)), r"attn_mask: expected a shape broadcastable to"),
+    (ONES, ONES, ONES, dict(attn_mask=np.ones(3, bool)), r"attn_mask: expected at least 2 dimensions \(\.\.\., L, S\)"),
     (ONES, ONES, ONES, dict(attn_mask=np.ones((3, 2, 3, 3), bool)), "broadcastable to"),  # would enlarge the batch
     (ONES, ONES, ONES, dict(attn_mask=np.ones((3, 3), int)), "attn_mask: expected a bool or floating-point"),
     (ONES, ONES, ONES, dict(attn_mask=np.full((3, 3), np.nan)), r"got NaN or \+inf"),

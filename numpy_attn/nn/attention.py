@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from .._validate import as_float_array, as_generator, check_dtype, check_last_dim, check_probability
+from .._validate import as_float_array, as_generator, as_module_input, check_dtype, check_probability
 from . import init
 from .linear import Linear
 from .module import Module
@@ -64,7 +64,7 @@ class SelfAttention(Module):
         self.V = Linear(input_dim, dim_v, dtype=dtype, rng=rng)
 
     def forward(self, x, attn_mask=None, is_causal=False):
-        x = _check_input(x, "SelfAttention input", self.Q)
+        x = as_module_input(x, "SelfAttention input", 3, self.Q.in_features, self.Q.weight.dtype)
         out, self._cache = F.scaled_dot_product_attention(self.Q(x), self.K(x), self.V(x), attn_mask,
                                                           is_causal=is_causal)
         return out, self._cache.weights
@@ -98,7 +98,7 @@ class MultiHeadSelfAttention(Module):
         self.norm = LayerNorm(latent_dim, dtype=dtype) if norm else None
 
     def forward(self, x):
-        x = _check_input(x, "MultiHeadSelfAttention input", self.query)
+        x = as_module_input(x, "MultiHeadSelfAttention input", 3, self.query.in_features, self.query.weight.dtype)
         h = x if self.norm is None else self.norm(x)  # the seed normalised three times; once is the same value
         p = self.dropout if self.training else 0.0
         y, self._cache = F.multi_head_attention(self.query(h), self.key(h), self.value(h), self.num_heads,
@@ -242,14 +242,6 @@ class MultiheadAttention(Module):
 def _used_weights(cache):
     """The weights that mixed the values: A, or A * dropout mask in training."""
     return cache.weights if cache.dropout_mask is None else cache.weights * cache.dropout_mask
-
-
-def _check_input(x, name, first_layer):
-    """x: (B, T, D) in the dtype of ``first_layer`` (a Linear), with D its in_features; else a clear error."""
-    x = as_float_array(x, name, ndim=3)
-    check_last_dim(x, name, first_layer.in_features)
-    check_dtype(x, name, first_layer.weight.dtype)
-    return x
 
 
 def _xavier_uniform(shape, dtype, rng):

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from .. import functional as F
-from .._validate import as_float_array, as_generator, check_dtype, check_last_dim, check_probability
+from .._validate import as_float_array, as_generator, as_module_input, check_dtype, check_probability
 from . import init
 from .module import Module
 
@@ -56,13 +56,6 @@ def _upstream(grad, shape, name):
     return grad
 
 
-def _input(x, name, input_size, dtype, ndim):
-    x = as_float_array(x, name, ndim=ndim)
-    check_dtype(x, name, dtype)
-    check_last_dim(x, f"{name} (input_size {input_size})", input_size)
-    return x
-
-
 def _in_reading_order(per_direction):
     """[forward, reverse] arrays of shape (T, ...) with the reverse one flipped in time, i.e. in the order
     each direction reads its sequence. Flipping twice is the identity, so this also undoes itself."""
@@ -83,7 +76,8 @@ class LSTMCell(Module):
         _add_lstm_parameters(self, "", input_size, hidden_size, bias, dtype, as_generator(rng))
 
     def forward(self, x, hx=None):
-        x = _input(x, "LSTMCell input", self.input_size, self.weight_ih.dtype, ndim=(1, 2))
+        x = as_module_input(x, f"LSTMCell input (input_size {self.input_size})", (1, 2), self.input_size,
+                            self.weight_ih.dtype)
         h, c = _initial_state(hx, x.shape[:-1] + (self.hidden_size,), x.dtype, "LSTMCell")
         biases = (self.bias_ih.data, self.bias_hh.data) if self.bias else (None, None)
         (h_new, c_new), self._cache = F.lstm_cell(x, h, c, self.weight_ih.data, self.weight_hh.data, *biases)
@@ -160,7 +154,8 @@ class LSTM(Module):
         return a[:, 0] if unbatched else (a.swapaxes(0, 1) if self.batch_first else a)
 
     def forward(self, x, hx=None):
-        x = _input(x, "LSTM input", self.input_size, self.weight_ih_l0.dtype, ndim=(2, 3))
+        x = as_module_input(x, f"LSTM input (input_size {self.input_size})", (2, 3), self.input_size,
+                            self.weight_ih_l0.dtype)
         unbatched = x.ndim == 2
         seq = self._time_major(x, unbatched)  # (T, B, I)
         T, B = seq.shape[:2]
