@@ -73,6 +73,8 @@ def sdpa_problems(draw, every_row_sees_a_key=True, kinds=MASK_KINDS):
     kind = draw(st.sampled_from(kinds), label="mask kind")
     mask = None
     if kind not in ("none", "causal"):
+        # at least (L, S): torch 2.13 fails on a 1-D mask with 4-D inputs (IndexError on dim -2); 1-D masks
+        # are covered by the finite-difference test below
         mask_shape = stretchable_to(draw, scores_shape, "mask shape", min_dims=2)
         mask = draw_mask(draw, kind, mask_shape, every_row_sees_a_key)
     grad_out = draw(arrays(np.broadcast_shapes(q_batch, k_batch, v_batch) + (L, Ev)), label="grad_out")
@@ -311,7 +313,6 @@ ONES = np.ones((2, 3, 4))
     (np.full((2, 3, 4), np.nan), ONES, ONES, {}, "query: contains NaN or inf"),
     (np.ones((3, 3, 4)), ONES, ONES, {}, "batch dims .* do not broadcast"),
     (ONES, ONES, ONES, dict(attn_mask=np.ones((3, 4), bool)), r"attn_mask: expected a shape broadcastable to"),
-    (ONES, ONES, ONES, dict(attn_mask=np.ones(3, bool)), r"attn_mask: expected at least 2 dimensions \(\.\.\., L, S\)"),
     (ONES, ONES, ONES, dict(attn_mask=np.ones((3, 2, 3, 3), bool)), "broadcastable to"),  # would enlarge the batch
     (ONES, ONES, ONES, dict(attn_mask=np.ones((3, 3), int)), "attn_mask: expected a bool or floating-point"),
     (ONES, ONES, ONES, dict(attn_mask=np.full((3, 3), np.nan)), r"got NaN or \+inf"),

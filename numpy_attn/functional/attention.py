@@ -43,8 +43,7 @@ class AttentionCache(NamedTuple):
 def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, rng=None):
     """out = dropout(softmax(q k^T * scale + bias)) v. Returns (out: (..., L, Ev), cache).
 
-    attn_mask: bool (True = takes part) or float (added), at least 2-D, broadcastable to (..., L, S);
-    None for none.
+    attn_mask: bool (True = takes part) or float (added), broadcastable to (..., L, S); None for none.
     dropout_p: drop probability on the weights A, drawn from ``rng`` (always applied when > 0, as in
     PyTorch: pass 0 in eval mode). The mask is a constant: it gets no gradient.
     ``cache.weights`` holds A (..., L, S).
@@ -120,8 +119,6 @@ def attention_bias(attn_mask, is_causal, L, S, dtype):
     if attn_mask is None:
         return None
     m = np.asarray(attn_mask)
-    if m.ndim < 2:  # PyTorch fails on most 1-D masks (it indexes dim -2); ask for the (L, S) axes outright
-        raise ValueError(f"attn_mask: expected at least 2 dimensions (..., L, S), got shape {m.shape}")
     if m.dtype == bool:
         return np.where(m, 0.0, -np.inf).astype(dtype)
     if m.dtype.kind != "f":
