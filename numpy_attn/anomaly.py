@@ -4,9 +4,10 @@ The recipe (what took seed 001's model from ROC-AUC 0.91 to above 0.99, see the 
 - features: the series and its forward difference, [x_t, x_{t+1} - x_t], so a flat stretch is a run of
   exact zeros in the second channel, which the LSTM only has to find (``features="raw"``: x alone);
 - each feature channel standardised with the training split's mean and standard deviation (the seed's
-  amplitudes reach 10 and saturate the LSTM gates);
-- Adam at lr 3e-3 (the seed's 1e-3 learns the same thing, slower), batch 32, early stopping on the
-  validation loss with patience 5, the best weights restored.
+  amplitudes reach 10);
+- Adam at lr 3e-3, batch 32, early stopping on the validation loss with patience 5, the best weights restored.
+The difference channel is what mattered: on the raw series, standardised, the same model reached ROC-AUC
+0.75 (lr 1e-3) or stalled at 0.54 (lr 3e-3) in 15 epochs.
 """
 
 import json
