@@ -75,6 +75,22 @@ def torch_vjp(outputs, inputs, upstream):
     return torch.autograd.grad(loss, inputs, allow_unused=True)
 
 
+def run_one_input_module_both_ways(data, np_mod, t_mod, shape):
+    """Draw x of ``shape`` and an upstream gradient g; run forward and backward in the NumPy module and,
+    with autograd, in its PyTorch twin (same weights). Returns (x, g, ours, theirs), each side a tuple
+    (out, grad_x, {parameter name: gradient}) with PyTorch's parameter names."""
+    x = data.draw(arrays(shape), label="x")
+    out = np_mod(x)
+    g = data.draw(arrays(shape), label="upstream")
+    grad_x = np_mod.backward(g)
+    ours = (out, grad_x, {name: p.grad for name, p in np_mod.named_parameters()})
+    tx = tensor(x)
+    t_out = t_mod(tx)
+    names, params = zip(*t_mod.named_parameters()) if list(t_mod.parameters()) else ((), ())
+    t_grad_x, *t_grads = torch_vjp(t_out, [tx, *params], [g])
+    return x, g, ours, (t_out, t_grad_x, dict(zip(names, t_grads)))
+
+
 def floats(lo=-3.0, hi=3.0):
     """Finite float64 values in [lo, hi], without subnormals (see UNDERFLOW)."""
     return st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)

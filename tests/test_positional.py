@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import FD_TOL, arrays, assert_close, tensor, torch_vjp
+from helpers import FD_TOL, assert_close, run_one_input_module_both_ways
 from numpy_attn import functional as F
 from numpy_attn import nn
 from numpy_attn.gradcheck import check_function, check_module
@@ -43,19 +43,12 @@ def test_positional_modules_match_torch(data, b, t, d, extra, batch_first, learn
         t_mod = ref.PositionalEncoding(d, max_len, batch_first=batch_first).double()
     numpy_to_torch(np_mod, t_mod)
     shape = (b, t, d) if batch_first else (t, b, d)
-    x = data.draw(arrays(shape), label="x")
-    out = np_mod(x)
-    g = data.draw(arrays(shape), label="upstream")
-    grad_x = np_mod.backward(g)
-
-    tx = tensor(x)
-    t_out = t_mod(tx)
-    params = list(t_mod.parameters())  # the learned table, or nothing
-    t_grad_x, *t_grad_params = torch_vjp(t_out, [tx] + params, [g])
+    _, g, (out, grad_x, grads), (t_out, t_grad_x, t_grads) = run_one_input_module_both_ways(data, np_mod, t_mod, shape)
     assert_close(out, t_out, name="out")
     assert_close(grad_x, t_grad_x, name="grad_x")
+    assert set(grads) == set(t_grads)  # the learned table, or nothing
     if learned:
-        assert_close(np_mod.weight.grad, t_grad_params[0], name="grad weight", scale=np.abs(g).max())
+        assert_close(grads["weight"], t_grads["weight"], name="grad weight", scale=np.abs(g).max())
         assert np.all(np_mod.weight.grad[t:] == 0)  # rows past T were not used
 
 

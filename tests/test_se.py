@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import FD_TOL, arrays, assert_close, tensor, torch_vjp
+from helpers import FD_TOL, assert_close, run_one_input_module_both_ways
 from numpy_attn import nn
 from numpy_attn.gradcheck import check_module
 from torch_ref import attention as ref
@@ -20,21 +20,13 @@ def test_se_gate_matches_torch(data, b, t, c, reduction, dim, seed):
     t_mod = ref.SEGate(c, reduction, dim=dim).double()
     numpy_to_torch(np_mod, t_mod)
     shape = (b, t, c) if dim == 1 else (b, c, t)  # the gated (channel) axis is the one not squeezed
-    x = data.draw(arrays(shape), label="x")
-    out = np_mod(x)
-    g = data.draw(arrays(shape), label="upstream")
-    grad_x = np_mod.backward(g)
-
-    tx = tensor(x)
-    t_out = t_mod(tx)
-    names, params = zip(*t_mod.named_parameters())
-    t_grad_x, *t_grad_params = torch_vjp(t_out, [tx, *params], [g])
+    x, g, (out, grad_x, grads), (t_out, t_grad_x, t_grads) = run_one_input_module_both_ways(data, np_mod, t_mod, shape)
     scale = np.abs(g).max() * (1 + np.abs(x).max()) * t
     assert_close(out, t_out, name="out")
     assert_close(grad_x, t_grad_x, name="grad_x", scale=scale)
-    np_params = dict(np_mod.named_parameters())
-    for name, tg in zip(names, t_grad_params):
-        assert_close(np_params[name].grad, tg, name=f"grad {name}", scale=scale * b * c)
+    assert set(grads) == set(t_grads)
+    for name, tg in t_grads.items():
+        assert_close(grads[name], tg, name=f"grad {name}", scale=scale * b * c)
 
 
 def test_se_gate_finite_differences():
