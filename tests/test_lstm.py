@@ -12,8 +12,12 @@ from hypothesis import strategies as st
 from helpers import FD_TOL, arrays, assert_close, tensor
 from numpy_attn import functional as F
 from numpy_attn import nn
+from numpy_attn.functional.lstm import BLOCK
 from numpy_attn.gradcheck import check_function, check_module
 from torch_ref.convert import numpy_to_torch
+
+# Short sequences, and ones that span several of F.lstm's blocks of steps with a shorter last block.
+LENGTHS = st.one_of(st.integers(1, 6), st.integers(BLOCK - 1, 2 * BLOCK + 3))
 
 
 def draw_upstream(data, outputs):
@@ -45,7 +49,7 @@ def assert_grads_match_torch(model, ref):
 # --- nn.LSTM against torch.nn.LSTM --------------------------------------------------------------
 
 @given(data=st.data(), input_size=st.integers(1, 4), hidden_size=st.integers(1, 5), num_layers=st.integers(1, 3),
-       bidirectional=st.booleans(), batch_first=st.booleans(), batch=st.integers(1, 3), length=st.integers(1, 6),
+       bidirectional=st.booleans(), batch_first=st.booleans(), batch=st.integers(1, 3), length=LENGTHS,
        with_hx=st.booleans(), bias=st.booleans(), seed=st.integers(0, 2**16))
 def test_lstm_matches_torch(data, input_size, hidden_size, num_layers, bidirectional, batch_first, batch, length,
                             with_hx, bias, seed):
@@ -214,7 +218,7 @@ def cell_loop_backward(grad_out, grad_h_n, grad_c_n, caches):
     return [np.stack(parts) for parts in zip(*results)]
 
 
-@given(data=st.data(), stack=st.integers(1, 2), length=st.integers(1, 5), batch=st.integers(1, 3),
+@given(data=st.data(), stack=st.integers(1, 2), length=LENGTHS, batch=st.integers(1, 3),
        input_size=st.integers(1, 3), hidden_size=st.integers(1, 4))
 @settings(max_examples=15)
 def test_fast_path_matches_cell_by_cell(data, stack, length, batch, input_size, hidden_size):
