@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 
 
@@ -30,17 +31,38 @@ def devices():
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
+# Idle worker threads keep spinning for a while after a library's last parallel call (OpenBLAS's, under
+# NumPy's matmul, for about 0.1 s), and on a 2-core machine they take a core from the other library's
+# threads: a PyTorch BiLSTM step measured 126 ms straight after a NumPy matmul, 53 ms after a 0.3 s pause.
+# So each timed call starts after a pause that lets the other side's threads go to sleep.
+SETTLE_S = 0.3
+
+
 def _timed(fn, sync):
+    time.sleep(SETTLE_S)
     start = time.perf_counter()
     fn()
     sync()
     return time.perf_counter() - start
 
 
+MATMUL_N = 1024  # the reference product: (N, N) @ (N, N) in float32
+
+
+def _reference_matmul():
+    """This machine's NumPy float32 matrix-product rate, the yardstick of a case's GFLOP/s: timed in the
+    same interleaved rounds as the case, so drifts of the machine touch both alike."""
+    a, b = (np.random.default_rng(i).standard_normal((MATMUL_N, MATMUL_N)).astype(np.float32) for i in (0, 1))
+    return lambda: a @ b
+
+
 def measure(case, repeats=7, warmup=2):
-    """{'numpy': [s, ...], 'cpu': [...], 'cuda': [...]}: wall seconds of each interleaved repeat."""
+    """{'numpy': [s, ...], 'cpu': [...], 'cuda': [...], 'matmul': [...]}: wall seconds of each interleaved
+    repeat; 'matmul' (the reference product) only for a case that counts its FLOPs."""
     fns = {"numpy": case.numpy()}
     fns.update({d: case.torch(d) for d in devices()})
+    if case.flops:
+        fns["matmul"] = _reference_matmul()
     syncs = {k: (torch.cuda.synchronize if k == "cuda" else (lambda: None)) for k in fns}
     times = {k: [] for k in fns}
     for i in range(warmup + repeats):
@@ -65,6 +87,8 @@ def run(cases, repeats=7, warmup=2, json_path=None, log=print):
             row["torch_cuda_ms"] = med["cuda"] * 1e3
         if case.flops:
             row["numpy_gflops"] = case.flops / med["numpy"] / 1e9
+            row["matmul_gflops"] = 2 * MATMUL_N ** 3 / med["matmul"] / 1e9
+            row["share_of_matmul"] = row["numpy_gflops"] / row["matmul_gflops"]
         rows.append(row)
         log(_format_row(row))
     table = format_table(rows)
@@ -83,13 +107,14 @@ def format_table(rows):
     cuda = any("torch_cuda_ms" in r for r in rows)
     rate = any("numpy_gflops" in r for r in rows)
     head = ["case", "shape", "NumPy ms", "PyTorch CPU ms", "ratio"] + (["PyTorch CUDA ms"] if cuda else [])
-    head += ["NumPy GFLOP/s"] if rate else []
+    head += ["NumPy GFLOP/s", "matmul GFLOP/s", "share"] if rate else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["case"], r["shape"], f"{r['numpy_ms']:.3f}", f"{r['torch_cpu_ms']:.3f}", f"{r['ratio']:.2f}"]
         if cuda:
             cells.append(f"{r['torch_cuda_ms']:.3f}" if "torch_cuda_ms" in r else "")
         if rate:
-            cells.append(f"{r['numpy_gflops']:.1f}" if "numpy_gflops" in r else "")
+            cells += ([f"{r['numpy_gflops']:.1f}", f"{r['matmul_gflops']:.1f}", f"{r['share_of_matmul']:.0%}"]
+                      if "numpy_gflops" in r else ["", "", ""])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -635,3 +635,26 @@ def test_self_attention_rejects_bad_input(call, error):
 def test_multi_head_attention_functional_rejects_indivisible_dims():
     with pytest.raises(ValueError, match=r"value: expected \(B, T, D\) with D divisible by num_heads=2"):
         F.multi_head_attention(np.ones((1, 2, 4)), np.ones((1, 3, 4)), np.ones((1, 3, 5)), 2)
+
+
+def test_multihead_reuses_its_private_weights_and_never_ones_it_handed_out():
+    """A later call may write A into the last call's buffer, but only where no caller holds that array;
+    the numbers are those of a fresh module either way."""
+    rng = np.random.default_rng(12)
+    model = nn.MultiheadAttention(4, 2, batch_first=True, dtype=np.float64, rng=3)
+    fresh = nn.MultiheadAttention(4, 2, batch_first=True, dtype=np.float64, rng=3)
+    x1, x2, x3, g = (rng.standard_normal((2, 3, 4)) for _ in range(4))
+    model(x1, x1, x1, need_weights=False)
+    buffer = model._cache[1].weights
+    model(x2, x2, x2, need_weights=False)
+    assert model._cache[1].weights is buffer  # private: reused
+    _, handed_out = model(x2, x2, x2, average_attn_weights=False)
+    kept = handed_out.copy()
+    out3, _ = model(x3, x3, x3)
+    assert model._cache[1].weights is not handed_out
+    np.testing.assert_array_equal(handed_out, kept)  # the caller's array is untouched
+    grads = model.backward(g)
+    expected_out, _ = fresh(x3, x3, x3)
+    np.testing.assert_array_equal(out3, expected_out)
+    for ours, theirs in zip(grads, fresh.backward(g)):
+        np.testing.assert_array_equal(ours, theirs)

@@ -7,6 +7,7 @@ S = 1, where the softmax of one score is constant) holds rounding noise of the s
 """
 
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from hypothesis.extra import numpy as hnp
 
 from helpers import FD_TOL, arrays, assert_close, floats, tensor, torch_vjp
 from numpy_attn import functional as F
+from numpy_attn.functional import attention as sdpa_module
 from numpy_attn import nn
 from numpy_attn.gradcheck import check_function, relative_error
 
@@ -124,6 +126,19 @@ def test_sdpa_matches_torch(problem):
     assert_close(cache.weights, expected.expand(cache.weights.shape), name="weights")
 
 
+# Tile budgets in bytes that cut these small float64 problems into tiles of one row, a few rows, or groups
+# of whole (L, S) matrices with a shorter last group: every tiling must give PyTorch's numbers.
+SMALL_TILES = st.sampled_from([8, 24, 40, 64, 200])
+
+
+@settings(max_examples=40)
+@given(problem=sdpa_problems(), tile_bytes=SMALL_TILES)
+def test_sdpa_matches_torch_in_any_tiling(problem, tile_bytes):
+    args, grad_out = problem
+    with mock.patch.object(sdpa_module, "TILE_BYTES", tile_bytes):
+        assert_matches_torch(args, grad_out)
+
+
 @settings(max_examples=15)
 @given(problem=sdpa_problems(every_row_sees_a_key=False, kinds=["bool", "sparse bool", "float"]))
 def test_sdpa_fully_masked_rows_match_torchs_safe_softmax(problem):
@@ -216,13 +231,15 @@ def test_dropout_mask_is_reproducible_with_a_fixed_rng():
 
 
 @settings(max_examples=10)
-@given(data=st.data(), p=st.sampled_from([0.2, 0.5, 0.9]), seed=st.integers(0, 2**16))
-def test_dropout_backward_matches_torch_with_the_same_mask(data, p, seed):
+@given(data=st.data(), p=st.sampled_from([0.2, 0.5, 0.9]), seed=st.integers(0, 2**16),
+       tile_bytes=st.none() | SMALL_TILES)
+def test_dropout_backward_matches_torch_with_the_same_mask(data, p, seed, tile_bytes):
     """PyTorch draws its own masks; give it ours: out = (softmax(q k^T * scale) * mask) v."""
     q, k, v = (data.draw(arrays((2, 3, 4)), label=n) for n in "qkv")
-    out, cache = F.scaled_dot_product_attention(q, k, v, dropout_p=p, rng=seed)
-    g = data.draw(arrays(out.shape), label="grad_out")
-    grads = F.scaled_dot_product_attention_backward(g, cache)
+    with mock.patch.object(sdpa_module, "TILE_BYTES", tile_bytes or sdpa_module.TILE_BYTES):
+        out, cache = F.scaled_dot_product_attention(q, k, v, dropout_p=p, rng=seed)
+        g = data.draw(arrays(out.shape), label="grad_out")
+        grads = F.scaled_dot_product_attention_backward(g, cache)
     tq, tk, tv = tensor(q), tensor(k), tensor(v)
     t_out = (torch_weights(tq, tk) * torch.as_tensor(cache.dropout_mask)) @ tv
     t_grads = torch_vjp(t_out, [tq, tk, tv], [g])
@@ -330,3 +347,38 @@ def test_sdpa_module_errors():
         nn.ScaledDotProductAttention().backward(ONES)
     with pytest.raises(ValueError, match="dropout_p: expected a probability"):
         nn.ScaledDotProductAttention(dropout_p=-0.1)
+
+
+# --- tiles and the weights buffer ---------------------------------------------------------------------
+
+@given(batch=hnp.array_shapes(min_dims=0, max_dims=3, max_side=4), L=st.integers(1, 6), S=st.integers(1, 6),
+       tile_bytes=st.integers(1, 2000))
+def test_tiles_cover_every_query_row_of_every_matrix_once(batch, L, S, tile_bytes):
+    with mock.patch.object(sdpa_module, "TILE_BYTES", tile_bytes):
+        tiles = sdpa_module._tiles(batch, L, S, 8)
+    seen = np.zeros(batch + (L,), int)
+    for tile in tiles:
+        seen[tile] += 1
+    assert (seen == 1).all()
+
+
+def test_weights_out_is_filled_and_gives_the_same_numbers():
+    q, k, v = qkv(np.random.default_rng(8))
+    out, cache = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    buffer = np.full(cache.weights.shape, np.nan)
+    out2, cache2 = F.scaled_dot_product_attention(q, k, v, is_causal=True, weights_out=buffer)
+    assert cache2.weights is buffer
+    np.testing.assert_array_equal(buffer, cache.weights)
+    np.testing.assert_array_equal(out2, out)
+
+
+@pytest.mark.parametrize("bad, error", [
+    (np.zeros((2, 4, 5, 4)), r"shape \(2, 4, 5, 5\) and dtype float64, got shape \(2, 4, 5, 4\)"),
+    (np.zeros((2, 4, 5, 5), np.float32), "got shape .* dtype float32"),
+    (np.zeros((2, 4, 5, 5)).swapaxes(-1, -2), "C-contiguous False"),
+    ([[0.0]], "got list"),
+])
+def test_weights_out_of_the_wrong_kind_is_refused(bad, error):
+    q, k, v = qkv(np.random.default_rng(9))
+    with pytest.raises(ValueError, match="weights_out: expected a writeable C-contiguous array.*" + error):
+        F.scaled_dot_product_attention(q, k, v, weights_out=bad)

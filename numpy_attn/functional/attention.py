@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validate import as_float_array, check_probability
-from .dropout import dropout, dropout_backward
+from .dropout import dropout_mask
 
 
 class AttentionCache(NamedTuple):
@@ -40,29 +40,68 @@ class AttentionCache(NamedTuple):
     q_shape: tuple
 
 
-def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, rng=None):
+# The (L, S) work runs tile by tile, each tile sized to stay in the CPU cache while scores, softmax and
+# A v are done with it: a block of query rows of one (L, S) matrix when a matrix is large, else a group of
+# whole matrices (FlashAttention's tiling, without its online softmax: a tile holds whole rows, so its
+# softmax is the softmax of those rows). At (8, 8, 1024, 1024) A is 268 MB; whole-array passes stream it
+# through memory about seven times, tiles once to write it and once to read it.
+TILE_BYTES = 1 << 20
+
+
+def _tiles(batch, L, S, itemsize):
+    """Index tuples of every tile into (*batch, L, ...) arrays: batch indices or slices, then a row slice."""
+    matrix = L * S * itemsize
+    if matrix >= TILE_BYTES:  # one matrix at a time, in blocks of query rows
+        rows = max(1, TILE_BYTES // (S * itemsize))
+        return [n + (slice(r, r + rows),) for n in np.ndindex(*batch) for r in range(0, L, rows)]
+    # Whole matrices: the trailing batch dims that fit in a tile are taken whole, the dim before them in
+    # chunks, the ones before that one index at a time.
+    per, whole = TILE_BYTES // matrix, len(batch)
+    while whole > 0 and batch[whole - 1] <= per:
+        per //= batch[whole - 1]
+        whole -= 1
+    if whole == 0:
+        return [(slice(None),) * (len(batch) + 1)]
+    rest = (slice(None),) * (len(batch) - whole + 1)  # the whole trailing dims, then all rows
+    return [n + (slice(c, c + per),) + rest for n in np.ndindex(*batch[:whole - 1])
+            for c in range(0, batch[whole - 1], per)]
+
+
+def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, rng=None,
+                                 weights_out=None):
     """out = dropout(softmax(q k^T * scale + bias)) v. Returns (out: (..., L, Ev), cache).
 
     attn_mask: bool (True = takes part) or float (added), broadcastable to (..., L, S); None for none.
     dropout_p: drop probability on the weights A, drawn from ``rng`` (always applied when > 0, as in
     PyTorch: pass 0 in eval mode). The mask is a constant: it gets no gradient.
-    ``cache.weights`` holds A (..., L, S).
+    ``cache.weights`` holds A (..., L, S), the leading dims those of q, k and v broadcast.
+    weights_out: None, or a C-contiguous array of A's shape and dtype to write A into, e.g. the previous
+    call's, when that call's cache is done with: fresh memory for a large A costs the operating system
+    more than the softmax does (at (8, 8, 1024, 1024), about 0.5 s of page faults in 4 KiB pages).
     """
     q, k, v = _check_qkv(q, k, v)
     check_probability(dropout_p, "dropout_p")
     L, E, S = q.shape[-2], q.shape[-1], k.shape[-2]
     scale = 1.0 / math.sqrt(E) if scale is None else float(scale)  # a Python float keeps float32 float32
+    batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     bias = attention_bias(attn_mask, is_causal, L, S, q.dtype)
+    if bias is not None:
+        _check_mask_shape(bias, attn_mask, batch + (L, S))
+        bias = np.broadcast_to(bias, batch + (L, S))
 
     q_scaled = q * scale  # scaling q (L x E) is cheaper than scaling the scores (L x S); same product
-    scores = q_scaled @ np.swapaxes(k, -1, -2)  # (..., L, S): einsum('...le,...se->...ls')
-    if bias is not None:
-        _check_mask_shape(bias, attn_mask, scores.shape)
-        scores += bias
-    weights = softmax_rows_(scores)  # in place: the scores array becomes A
-    # Only draw a dropout mask when there is one: F.dropout's input check would scan all of A.
-    probs, mask = (weights, None) if dropout_p == 0.0 else dropout(weights, dropout_p, training=True, rng=rng)
-    out = probs @ v  # (..., L, Ev)
+    qs, ks, vs = (np.broadcast_to(x, batch + x.shape[-2:]) for x in (q_scaled, k, v))  # views, no copies
+    weights = _weights_buffer(weights_out, batch + (L, S), q.dtype)
+    out = np.empty(batch + (L, v.shape[-1]), q.dtype)
+    mask = None if dropout_p == 0.0 else dropout_mask(weights.shape, dropout_p, q.dtype, rng)
+    for tile in _tiles(batch, L, S, q.dtype.itemsize):
+        n = tile[:-1]  # the batch part of the index: keys and values have all S rows
+        a = weights[tile]
+        np.matmul(qs[tile], np.swapaxes(ks[n], -1, -2), out=a)  # scores: einsum('...le,...se->...ls')
+        if bias is not None:
+            a += bias[tile]
+        softmax_rows_(a)  # in place: the scores become A
+        np.matmul(a if mask is None else a * mask[tile], vs[n], out=out[tile])  # out = P v
     return out, AttentionCache(q_scaled, k, v, weights, mask, out, scale, q.shape)
 
 
@@ -74,18 +113,47 @@ def scaled_dot_product_attention_backward(grad_out, cache):
         dS = A * (dA - r),  r_i = sum_j A_ij dA_ij     A = softmax(S) over keys
         dq = dS k * scale;  dk = dS^T (q * scale)      S = (q * scale) k^T + bias
 
-    The row sums need no (L, S) pass: r_i = sum_j P_ij (g_i . v_j) = g_i . out_i (FlashAttention's D).
+    The row sums need no (L, S) pass: r_i = sum_j P_ij (g_i . v_j) = g_i . out_i (FlashAttention's D),
+    and without dropout dP - r is one product: [g | -r] [v | 1]^T = g v^T - r 1^T.
+    Tile by tile as the forward; dk and dv sum over the row blocks of their matrix.
     """
     q_scaled, k, v, weights, mask, out, scale, q_shape = cache
-    probs = weights if mask is None else weights * mask
-    dv = _sum_to_shape(np.swapaxes(probs, -1, -2) @ grad_out, v.shape)  # out = P v  ->  dv = P^T g
-    d_weights = dropout_backward(grad_out @ np.swapaxes(v, -1, -2), mask)  # dP = g v^T; P = A * mask
-    rows = np.einsum("...le,...le->...l", grad_out, out)[..., None]  # r_i = g_i . out_i: (..., L, 1)
-    d_weights -= rows  # softmax VJP, in place: dS = A * (dA - r); a hidden key has A = 0, so dS = 0
-    d_weights *= weights
-    dq = _sum_to_shape(d_weights @ k, q_shape) * scale  # S = (q * scale) k^T  ->  dq = dS k * scale
-    dk = _sum_to_shape(np.swapaxes(d_weights, -1, -2) @ q_scaled, k.shape)  # dk = dS^T (q * scale)
-    return dq, dk, dv
+    batch, (L, S) = weights.shape[:-2], weights.shape[-2:]
+    qs, ks, vs = (np.broadcast_to(x, batch + x.shape[-2:]) for x in (q_scaled, k, v))
+    r = np.einsum("...le,...le->...l", grad_out, out)[..., None]  # r_i = g_i . out_i: (..., L, 1)
+    if mask is None:
+        g_r = np.concatenate([grad_out, -r], axis=-1)  # [g | -r]: (..., L, Ev + 1)
+        v_1 = np.broadcast_to(np.concatenate([v, np.ones(v.shape[:-1] + (1,), v.dtype)], axis=-1),
+                              batch + (S, v.shape[-1] + 1))  # [v | 1]
+    dq = np.empty(qs.shape, q_scaled.dtype)
+    dk, dv = np.zeros(ks.shape, k.dtype), np.zeros(vs.shape, v.dtype)
+    for tile in _tiles(batch, L, S, weights.dtype.itemsize):
+        n = tile[:-1]
+        a, g = weights[tile], grad_out[tile]
+        dv[n] += np.swapaxes(a if mask is None else a * mask[tile], -1, -2) @ g  # out = P v  ->  dv = P^T g
+        if mask is None:
+            ds = g_r[tile] @ np.swapaxes(v_1[n], -1, -2)  # dA - r, dA = dP = g v^T
+        else:
+            ds = g @ np.swapaxes(vs[n], -1, -2)  # dP = g v^T
+            ds *= mask[tile]  # dA: P = A * mask
+            ds -= r[tile]
+        ds *= a  # softmax VJP, in place: dS = A * (dA - r); a hidden key has A = 0, so dS = 0
+        np.matmul(ds, ks[n], out=dq[tile])  # S = (q * scale) k^T  ->  dq = dS k * scale (scale below)
+        dk[n] += np.swapaxes(ds, -1, -2) @ qs[tile]  # dk = dS^T (q * scale)
+    dq *= scale
+    return _sum_to_shape(dq, q_shape), _sum_to_shape(dk, k.shape), _sum_to_shape(dv, v.shape)
+
+
+def _weights_buffer(weights_out, shape, dtype):
+    if weights_out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(weights_out, np.ndarray) or weights_out.shape != shape or weights_out.dtype != dtype \
+            or not weights_out.flags.c_contiguous or not weights_out.flags.writeable:
+        got = (f"shape {weights_out.shape}, dtype {weights_out.dtype}, C-contiguous "
+               f"{weights_out.flags.c_contiguous}" if isinstance(weights_out, np.ndarray) else type(weights_out).__name__)
+        raise ValueError(f"weights_out: expected a writeable C-contiguous array of shape {shape} and dtype "
+                         f"{np.dtype(dtype)}, got {got}")
+    return weights_out
 
 
 def softmax_rows_(scores):

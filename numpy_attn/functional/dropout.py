@@ -15,10 +15,18 @@ def dropout(x, p=0.5, training=True, rng=None):
     check_probability(p, "dropout p")
     if not training or p == 0.0:
         return x, None
-    keep = as_generator(rng).random(x.shape) >= p
-    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
-    mask = keep.astype(x.dtype) * x.dtype.type(scale)
+    mask = dropout_mask(x.shape, p, x.dtype, rng)
     return x * mask, mask
+
+
+def dropout_mask(shape, p, dtype, rng=None):
+    """The scaled mask of ``dropout``: 1 / (1 - p) where kept (probability 1 - p), 0 where dropped.
+
+    shape: the shape of the input; p: the drop probability (checked by the caller); rng: a Generator or a seed.
+    """
+    keep = as_generator(rng).random(shape) >= p
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+    return keep.astype(dtype) * np.dtype(dtype).type(scale)
 
 
 def dropout_backward(grad_out, cache):

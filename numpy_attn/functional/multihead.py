@@ -32,20 +32,21 @@ def merge_heads(x):
     return np.einsum("bhtd->bthd", x).reshape(B, T, H * d)
 
 
-def multi_head_attention(q, k, v, num_heads, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, rng=None):
+def multi_head_attention(q, k, v, num_heads, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, rng=None,
+                         weights_out=None):
     """Attention in each of ``num_heads`` heads, heads merged: out = merge(SDPA(split(q), split(k), split(v))).
 
     q: (B, L, E), k: (B, S, E), v: (B, S, Ev), E and Ev divisible by num_heads; the projections are
     done already. attn_mask: SDPA's convention (bool True = takes part, float added), broadcastable
-    to (B, H, L, S). scale defaults to 1/sqrt(E / num_heads). Returns (out: (B, L, Ev), cache);
-    ``cache.weights`` is A: (B, H, L, S).
+    to (B, H, L, S). scale defaults to 1/sqrt(E / num_heads); weights_out: see
+    ``scaled_dot_product_attention``. Returns (out: (B, L, Ev), cache); ``cache.weights`` is A: (B, H, L, S).
     """
     for x, name in ((q, "query"), (k, "key"), (v, "value")):
         if np.ndim(x) != 3 or np.shape(x)[-1] % num_heads:
             raise ValueError(f"{name}: expected (B, T, D) with D divisible by num_heads={num_heads}, "
                              f"got shape {np.shape(x)}")
     heads = [split_heads(x, num_heads) for x in (q, k, v)]
-    out, cache = scaled_dot_product_attention(*heads, attn_mask, dropout_p, is_causal, scale, rng)
+    out, cache = scaled_dot_product_attention(*heads, attn_mask, dropout_p, is_causal, scale, rng, weights_out)
     return merge_heads(out), cache
 
 

@@ -145,6 +145,7 @@ class MultiheadAttention(Module):
         self.kdim = E if kdim is None else kdim
         self.vdim = E if vdim is None else vdim
         self._qkv_same_embed_dim = self.kdim == E and self.vdim == E
+        self._workspace = None  # the last forward's attention weights, when no caller holds them
         self.dropout, self.batch_first, self.rng = dropout, batch_first, rng
         if self._qkv_same_embed_dim:
             self.in_proj_weight = _xavier_uniform((3 * E, E), dtype, rng)
@@ -177,7 +178,13 @@ class MultiheadAttention(Module):
         in_bias = None if self.in_proj_bias is None else self.in_proj_bias.data
         (q, k, v), proj_cache = F.in_projection(query, key, value, self._proj_weights(), in_bias)
         p = self.dropout if self.training else 0.0
-        context, attn_cache = F.multi_head_attention(q, k, v, self.num_heads, bias, p, rng=self.rng)
+        # The last call's A is rewritten in place when this call has its shape and nobody else holds it:
+        # its cache is dropped first, so a backward can only ever see this call's A.
+        workspace, self._cache, self._workspace = self._workspace, None, None
+        if workspace is not None and workspace.shape != (B, self.num_heads, L, S):
+            workspace = None
+        context, attn_cache = F.multi_head_attention(q, k, v, self.num_heads, bias, p, rng=self.rng,
+                                                     weights_out=workspace)
         out = self.out_proj(context)  # (B, L, E)
         self._cache = (proj_cache, attn_cache, batched)
 
@@ -186,6 +193,8 @@ class MultiheadAttention(Module):
             weights = _used_weights(attn_cache)  # (B, H, L, S)
             weights = weights.mean(axis=1) if average_attn_weights else weights
             weights = weights if batched else weights[0]
+        if weights is None or not np.may_share_memory(weights, attn_cache.weights):  # bounds only: cheap, and safe
+            self._workspace = attn_cache.weights  # A stays private: the next call may reuse its memory
         return self._from_batch_first(out, batched), weights
 
     def backward(self, grad_attn_output):
