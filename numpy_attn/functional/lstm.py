@@ -145,27 +145,29 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None):
     return (hs[:, 1:], hs[:, -1].copy(), cs[:, -1].copy()), cache
 
 
-def _local_derivatives(gates, c_prev, tanh_c, coef, dc_dh):
+def _local_derivatives(gates, c_prev, tanh_c, coef, dc_dh, f):
     """For one block, the factors of BPTT that do not depend on the carried gradients, in place.
 
-    gates: (S, L, 4, B, H), [i, f, g, o] gate-major; c_prev, tanh_c: (S, L, B, H). Writes
-    coef (S, L, 4, B, H): dL/da_k = (dL/dc_t for i, f, g; dL/dh_t for o) * coef_k, from
+    gates: (S, L, B, 4, H), [i | f | g | o]; c_prev, tanh_c: (S, L, B, H). Writes
+    coef (S, L, B, 4, H): dL/da_k = (dL/dc_t for i, f, g; dL/dh_t for o) * coef_k, from
         c_t = f c_{t-1} + i g, h_t = o tanh(c_t), sigmoid' = s (1 - s), tanh' = 1 - tanh^2;
-    dc_dh (S, L, B, H) = o (1 - tanh(c_t)^2): dL/dc_t gains dL/dh_t * dc_dh through h_t = o * tanh(c_t).
+    dc_dh (S, L, B, H) = o (1 - tanh(c_t)^2): dL/dc_t gains dL/dh_t * dc_dh through h_t = o * tanh(c_t);
+    f (S, L, B, H): the forget gate, copied to a contiguous array for the step loop.
     """
-    i, f, g, o = (gates[:, :, k] for k in range(4))
+    i, f_gate, g, o = (gates[..., k, :] for k in range(4))
     np.subtract(1, gates, out=coef)
     coef *= gates  # s (1 - s): sigmoid' of the i, f, o blocks
-    dg = coef[:, :, 2]
+    dg = coef[..., 2, :]
     np.multiply(g, g, out=dg)
     np.subtract(1, dg, out=dg)  # 1 - g^2: tanh' of the g block
-    coef[:, :, 0] *= g  # da_i = dc_t * g * sigmoid'(a_i)
-    coef[:, :, 1] *= c_prev  # da_f = dc_t * c_{t-1} * sigmoid'(a_f)
-    coef[:, :, 2] *= i  # da_g = dc_t * i * tanh'(a_g)
-    coef[:, :, 3] *= tanh_c  # da_o = dh_t * tanh(c_t) * sigmoid'(a_o)
+    coef[..., 0, :] *= g  # da_i = dc_t * g * sigmoid'(a_i)
+    coef[..., 1, :] *= c_prev  # da_f = dc_t * c_{t-1} * sigmoid'(a_f)
+    coef[..., 2, :] *= i  # da_g = dc_t * i * tanh'(a_g)
+    coef[..., 3, :] *= tanh_c  # da_o = dh_t * tanh(c_t) * sigmoid'(a_o)
     np.multiply(tanh_c, tanh_c, out=dc_dh)
     np.subtract(1, dc_dh, out=dc_dh)
     dc_dh *= o
+    np.copyto(f, f_gate)
 
 
 def lstm_backward(grad_out, grad_h_n, grad_c_n, cache):
@@ -174,10 +176,6 @@ def lstm_backward(grad_out, grad_h_n, grad_c_n, cache):
     grad_out: (S, T, B, H) or None; grad_h_n, grad_c_n: (S, B, H) or None (None: zero).
     Returns (grad_x (S, T, B, I), grad_h0 (S, B, H), grad_c0 (S, B, H), grad_weight_ih (S, 4H, I),
     grad_weight_hh (S, 4H, H), grad_bias (S, 4H) or None); grad_bias is the gradient of b_ih and of b_hh.
-
-    Each block's gates are first copied gate-major, (S, L, 4, B, H): there a gate of one step is a
-    contiguous (B, H) block, where in the forward's (B, 4H) rows it is B strided pieces of H numbers, and
-    NumPy's cost per call grows with the number of such pieces. The products are the same.
     """
     x, weight_ih, weight_hh, has_bias, gates, hs, cs, tanh_c = cache
     S, T, B, H = tanh_c.shape
@@ -185,36 +183,35 @@ def lstm_backward(grad_out, grad_h_n, grad_c_n, cache):
                            (grad_c_n, "grad_c_n", (S, B, H))]:
         _check_shape(a, f"lstm_backward {name}", shape)
     dtype = x.dtype
-    gates = gates.reshape(S, T, B, 4, H).transpose(0, 1, 3, 2, 4)  # [i, f, g, o] of every step, a view
+    gates = gates.reshape(S, T, B, 4, H)  # [i | f | g | o] of every step, a view
     dh = np.zeros((S, B, H), dtype) if grad_h_n is None else np.array(grad_h_n, dtype)
     dc = np.zeros((S, B, H), dtype) if grad_c_n is None else np.array(grad_c_n, dtype)
     go = np.zeros_like(tanh_c) if grad_out is None else grad_out
-    w_hh = np.ascontiguousarray(weight_hh.reshape(S, 4, H, H))  # gate k's rows W_k: a_k = ... + h W_k^T
     grad_x = np.empty(x.shape, dtype)  # C order, so its blocks reshape to views
     grad_w_ih, grad_w_hh = np.zeros_like(weight_ih), np.zeros_like(weight_hh)
     grad_bias = np.zeros((S, 4 * H), dtype)
     # Per-block work arrays, reused: sized for a full block, sliced for a shorter last one.
-    gm, coef, grad_a = np.empty((3, S, BLOCK, 4, B, H), dtype)
-    rows = np.empty((S, BLOCK, B, 4, H), dtype)  # dL/da back in (t, b) rows for the weight products
-    dc_dh = np.empty((S, BLOCK, B, H), dtype)
-    tmp, per_gate = np.empty((S, B, H), dtype), np.empty((S, 4, B, H), dtype)
+    coef, grad_a = np.empty((2, S, BLOCK, B, 4, H), dtype)
+    dc_dh, f = np.empty((2, S, BLOCK, B, H), dtype)
+    tmp = np.empty((S, B, H), dtype)
+    d4 = np.empty((S, B, 4, H), dtype)  # [dc | dc | dc | dh]: the carried gradient each gate's a_k sees
     for blk in reversed(_blocks(T)):
         L = blk.stop - blk.start
-        gm_b, coef_b, ga_b, dcdh_b, rows_b = gm[:, :L], coef[:, :L], grad_a[:, :L], dc_dh[:, :L], rows[:, :L]
-        np.copyto(gm_b, gates[:, blk])
-        _local_derivatives(gm_b, cs[:, blk], tanh_c[:, blk], coef_b, dcdh_b)
-        for go_t, dcdh_t, coef_t, ga_t, f_t in reversed(list(_steps(go[:, blk], dcdh_b, coef_b, ga_b, gm_b[:, :, 1]))):
+        coef_b, ga_b, dcdh_b, f_b = coef[:, :L], grad_a[:, :L], dc_dh[:, :L], f[:, :L]
+        _local_derivatives(gates[:, blk], cs[:, blk], tanh_c[:, blk], coef_b, dcdh_b, f_b)
+        for go_t, dcdh_t, coef_t, ga_t, f_t in reversed(list(_steps(go[:, blk], dcdh_b, coef_b, ga_b, f_b))):
             np.add(dh, go_t, out=dh)  # h_t feeds out[:, t] and step t+1
             np.multiply(dh, dcdh_t, out=tmp)
             np.add(dc, tmp, out=dc)  # dL/dc_t, complete
-            np.multiply(dc[:, None], coef_t[:, :3], out=ga_t[:, :3])  # da_i, da_f, da_g in one call
-            np.multiply(dh, coef_t[:, 3], out=ga_t[:, 3])  # da_o
+            # dL/da_t = [dc | dc | dc | dh] * coef_t: copying dc three times, then one contiguous multiply,
+            # is cheaper than a multiply broadcasting dc over the gate axis (short inner loops).
+            np.copyto(d4[:, :, :3], dc[:, :, None, :])
+            np.copyto(d4[:, :, 3], dh)
+            np.multiply(d4, coef_t, out=ga_t)
             np.multiply(dc, f_t, out=dc)  # d/dc_{t-1}: c_t = f * c_{t-1} + i * g
-            np.matmul(ga_t, w_hh, out=per_gate)  # d/dh_{t-1}: a_t = ... + h_{t-1} W_hh^T, gate by gate,
-            per_gate.sum(axis=1, out=dh)  # summed over the gates
+            np.matmul(ga_t.reshape(S, B, 4 * H), weight_hh, out=dh)  # d/dh_{t-1}: a_t = ... + h_{t-1} W_hh^T
         # The block's parameter and input gradients, one product each (the rows are (t, b) pairs).
-        np.copyto(rows_b, ga_b.transpose(0, 1, 3, 2, 4))
-        ga = rows_b.reshape(S, L * B, 4 * H)
+        ga = ga_b.reshape(S, L * B, 4 * H)
         ga_t = ga.transpose(0, 2, 1)
         grad_w_hh += ga_t @ hs[:, blk].reshape(S, L * B, H)  # sum_t da_t^T h_{t-1}
         grad_w_ih += ga_t @ x[:, blk].reshape(S, L * B, -1)  # sum_t da_t^T x_t
