@@ -131,7 +131,8 @@ def fit(
             total += loss * len(idx)
             if on_batch is not None:
                 on_batch(epoch, batch, n_batches, loss)
-        val_loss = evaluate_loss(model, X_val, y_val, batch_size=max(batch_size, 256))
+        # In training batches: the forward then needs no more memory than a training step does.
+        val_loss = evaluate_loss(model, X_val, y_val, batch_size=batch_size)
         _check_finite(val_loss, f"epoch {epoch}: the validation loss", model, best_state)
 
         history.train_loss.append(total / len(y_train))

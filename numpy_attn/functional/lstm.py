@@ -57,36 +57,30 @@ def lstm_cell_backward(grad_h, grad_c, cache):
     return grad_x, grad_h_prev, grad_c_prev, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
 
 
-def _tanh_form(hidden_size, shape, dtype):
-    """scale, shift of ``shape`` (..., 4H): gates = tanh(scale * a) * scale + shift gives [i, f, g, o] from one tanh.
+# The sequence pass keeps every per-step array with the batch last, (..., S, B), the gates outermost:
+# a step's gates are z_t (4, H, S, B), so each gate z_t[k] is one contiguous (H, S, B) block. NumPy runs a
+# ufunc on contiguous same-shape operands without building an iterator: about 1 against 2-3 us per call
+# for the strided gate views of a (B, 4H) layout (measured at the seed's shape), with 7-9 such calls a step.
+# The gates are ordered [g | i | f | o] there (PyTorch's rows are i, f, g, o): the sigmoid gates i, f, o are
+# then one block, and so are g, i, f, the three whose gradient is dL/dc_t times a local factor.
+LOOP_ORDER = [2, 0, 1, 3]  # loop gate k is PyTorch's gate LOOP_ORDER[k]
 
-    sigmoid(a) = 0.5 * tanh(a / 2) + 0.5, so the i, f, o blocks take scale 0.5 and shift 0.5, while
-    the g block (g = tanh(a)) takes scale 1 and shift 0. Halving is exact in binary floating point.
-    They are spread to the full shape of a step's gates: a same-shape ufunc runs one long inner loop,
-    where a broadcast (4H,) row costs one short loop per row (2.4 against 1.0 us per call, measured).
+
+def _augmented_weights(weight_ih, weight_hh, bias, halve_sigmoid_rows):
+    """W = [W_hh | W_ih | b] (S, 4H, K), K = H + I (+ 1 with a bias), rows in loop order, so that
+    a_t = W [h_{t-1}; x_t; 1]: one product per step gives the whole pre-activation, bias included (no
+    separate input projection and no add per step), and in the backward W^T dL/da_t gives dL/dx_t with
+    dL/dh_{t-1}, and sum_t dL/da_t [h_{t-1}; x_t; 1]^T every weight and bias gradient at once.
+
+    halve_sigmoid_rows: scale the i, f, o rows by 1/2, for sigmoid(a) = 0.5 * tanh(a / 2) + 0.5; the
+    forward then gets all four gates from one tanh. Halving is exact in binary floating point.
     """
-    scale = np.full((4, hidden_size), 0.5, dtype)
-    scale[2] = 1.0
-    shift = np.full((4, hidden_size), 0.5, dtype)
-    shift[2] = 0.0
-    return (np.broadcast_to(a.reshape(-1), shape).copy() for a in (scale, shift))
-
-
-# Both loops walk the sequence in blocks of BLOCK steps and do each block's whole-array work (input
-# projections, gate derivatives, weight gradients) next to its steps, while that block is in the CPU cache:
-# one block of the backward's arrays is about 1 MB at the seed's shape (S=2, B=32, H=32). The sums over
-# time are the same sums, grouped by block.
-BLOCK = 16
-
-
-def _blocks(T):
-    """slice(t0, t1) of each block of ``BLOCK`` steps, in time order."""
-    return [slice(t0, min(t0 + BLOCK, T)) for t0 in range(0, T, BLOCK)]
-
-
-def _steps(*arrays):
-    """Per-step views of (S, L, ...) arrays, made once per block so the loop body is NumPy calls only."""
-    return zip(*(list(a.swapaxes(0, 1)) for a in arrays))
+    S, _, H = weight_hh.shape
+    columns = [weight_hh, weight_ih] + ([bias[..., None]] if bias is not None else [])
+    w = np.concatenate(columns, axis=-1).reshape(S, 4, H, -1)[:, LOOP_ORDER]  # fancy indexing: a new array
+    if halve_sigmoid_rows:
+        w[:, 1:] *= 0.5
+    return w.reshape(S, 4 * H, -1)
 
 
 def _check_shape(a, name, shape):
@@ -94,11 +88,16 @@ def _check_shape(a, name, shape):
         raise ValueError(f"{name}: expected shape {shape}, got {a.shape}")
 
 
+def _batch_last(a):
+    """(S, ..., B, H) -> (..., H, S, B): a view, in the loops' layout."""
+    return np.moveaxis(a, (0, -2), (-2, -1))
+
+
 def lstm(x, h0, c0, weight_ih, weight_hh, bias=None):
     """Run S independent LSTMs over a sequence, all read forward in time, in one loop.
 
     S = 1 is one LSTM; a bidirectional layer is S = 2, the reverse direction fed the time-reversed input.
-    Stacking makes each step's recurrent products one batched matmul instead of S of them.
+    Stacking makes each step's product one batched matmul instead of S of them.
 
     x: (S, T, B, I); h0, c0: (S, B, H); weight_ih: (S, 4H, I); weight_hh: (S, 4H, H);
     bias: (S, 4H) = b_ih + b_hh (the two biases only ever appear summed), or None.
@@ -110,64 +109,68 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None):
     for a, name, shape in [(weight_ih, "weight_ih", (S, 4 * H, I)), (weight_hh, "weight_hh", (S, 4 * H, H)),
                            (h0, "h0", (S, B, H)), (c0, "c0", (S, B, H)), (bias, "bias", (S, 4 * H))]:
         _check_shape(a, f"lstm {name}", shape)
-    scale, shift = _tanh_form(H, (S, B, 4 * H), x.dtype)
-    # The weights' rows are pre-multiplied by the scale, so z = scale * a comes out ready for the single tanh.
-    w_ih_t = (weight_ih * scale[0, 0, :, None]).transpose(0, 2, 1)  # (S, I, 4H)
-    w_hh_t = np.ascontiguousarray((weight_hh * scale[0, 0, :, None]).transpose(0, 2, 1))  # (S, H, 4H)
-    z = np.empty((S, T, B, 4 * H), x.dtype)  # after step t, z[:, t] holds the gates [i | f | g | o]
-    hs = np.empty((S, T + 1, B, H), x.dtype)  # hs[:, t] = h_{t-1}: h0, h_1, ..., h_T
-    cs = np.empty_like(hs)
-    hs[:, 0], cs[:, 0] = h0, c0
-    tanh_c = np.empty((S, T, B, H), x.dtype)
-    rec, ig = np.empty((S, B, 4 * H), x.dtype), np.empty((S, B, H), x.dtype)
-    for blk in _blocks(T):
-        L = blk.stop - blk.start
-        z_blk = z[:, blk].reshape(S, L * B, 4 * H)
-        # The block's input projections in one product (they do not depend on h): (S, L*B, I) @ (S, I, 4H).
-        np.matmul(x[:, blk].reshape(S, L * B, I), w_ih_t, out=z_blk)
-        if bias is not None:
-            z_blk += (bias * scale[0, 0])[:, None, :]
-        gate_views = np.split(z[:, blk], 4, axis=-1)
-        for z_t, i, f, g, o, h_prev, c_prev, c_t, tc_t, h_t in _steps(
-                z[:, blk], *gate_views, hs[:, blk], cs[:, blk], cs[:, blk.start + 1:blk.stop + 1], tanh_c[:, blk],
-                hs[:, blk.start + 1:blk.stop + 1]):
-            np.matmul(h_prev, w_hh_t, out=rec)  # both directions' h_{t-1} W_hh^T in one batched call
-            np.add(z_t, rec, out=z_t)  # z = scale * a_t, the full pre-activation
-            np.tanh(z_t, out=z_t)  # one tanh for all four gates (see _tanh_form)
-            np.multiply(z_t, scale, out=z_t)
-            np.add(z_t, shift, out=z_t)  # now [i | f | g | o]
-            np.multiply(f, c_prev, out=c_t)
-            np.multiply(i, g, out=ig)
-            np.add(c_t, ig, out=c_t)  # c_t = f * c_{t-1} + i * g
-            np.tanh(c_t, out=tc_t)
-            np.multiply(o, tc_t, out=h_t)  # h_t = o * tanh(c_t)
-    cache = (x, weight_ih, weight_hh, bias is not None, z, hs, cs, tanh_c)
-    return (hs[:, 1:], hs[:, -1].copy(), cs[:, -1].copy()), cache
+    dtype = x.dtype
+    w = _augmented_weights(weight_ih, weight_hh, bias, halve_sigmoid_rows=True)  # (S, 4H, K)
+    u = np.empty((T + 1, w.shape[-1], S, B), dtype)  # u[t] = [h_{t-1}; x_t; 1], and u[T, :H] = h_T
+    u[:, H + I:] = 1
+    u[:T, H:H + I] = _batch_last(x)
+    u[T, H:] = 0  # no x_T: zeros keep the row finite
+    u[0, :H] = _batch_last(h0)
+    c = np.empty((T + 1, H, S, B), dtype)  # c[t] = c_{t-1}: c0, c_1, ..., c_T
+    c[0] = _batch_last(c0)
+    z = np.empty((T, 4, H, S, B), dtype)  # after step t, z[t] holds the gates [g | i | f | o]
+    tanh_c = np.empty((T, H, S, B), dtype)
+    ig = np.empty((H, S, B), dtype)
+    half = dtype.type(0.5)
+    # Per-step views made once, so the loop body is NumPy calls only; *_mm are (S, rows, B) for matmul.
+    z_mm = z.reshape(T, 4 * H, S, B).transpose(0, 2, 1, 3)
+    for z_m, u_m, z_t, c_prev, c_t, tc_t, h_t in zip(
+            z_mm, u.transpose(0, 2, 1, 3), z, c, c[1:], tanh_c, u[1:, :H]):
+        np.matmul(w, u_m, out=z_m)  # every direction's W [h_{t-1}; x_t; 1] in one call: a_t, sigmoid rows halved
+        np.tanh(z_t, out=z_t)  # one tanh for all four gates
+        sig = z_t[1:]
+        np.multiply(sig, half, out=sig)
+        np.add(sig, half, out=sig)  # 0.5 * tanh(a / 2) + 0.5 = sigmoid(a): z_t = [g | i | f | o]
+        g, i, f, o = z_t
+        np.multiply(f, c_prev, out=c_t)
+        np.multiply(i, g, out=ig)
+        np.add(c_t, ig, out=c_t)  # c_t = f * c_{t-1} + i * g
+        np.tanh(c_t, out=tc_t)
+        np.multiply(o, tc_t, out=h_t)  # h_t = o * tanh(c_t), written where step t+1 reads it
+    out = np.moveaxis(u[1:, :H], (1, 2, 3), (3, 0, 2))  # (S, T, B, H), a view
+    cache = (x.shape, weight_ih, weight_hh, bias, z, u, c, tanh_c)
+    return (out, out[:, -1].copy(), np.moveaxis(c[T], 0, -1).copy()), cache
 
 
-def _local_derivatives(gates, c_prev, tanh_c, coef, dc_dh, f):
+def _local_derivatives(gates, c_prev, tanh_c, coef, dc_dh):
     """For one block, the factors of BPTT that do not depend on the carried gradients, in place.
 
-    gates: (S, L, B, 4, H), [i | f | g | o]; c_prev, tanh_c: (S, L, B, H). Writes
-    coef (S, L, B, 4, H): dL/da_k = (dL/dc_t for i, f, g; dL/dh_t for o) * coef_k, from
+    gates: (L, 4, H, S, B), [g | i | f | o]; c_prev, tanh_c: (L, H, S, B). Writes
+    coef (L, 4, H, S, B): dL/da_k = (dL/dc_t for g, i, f; dL/dh_t for o) * coef_k, from
         c_t = f c_{t-1} + i g, h_t = o tanh(c_t), sigmoid' = s (1 - s), tanh' = 1 - tanh^2;
-    dc_dh (S, L, B, H) = o (1 - tanh(c_t)^2): dL/dc_t gains dL/dh_t * dc_dh through h_t = o * tanh(c_t);
-    f (S, L, B, H): the forget gate, copied to a contiguous array for the step loop.
+    dc_dh (L, H, S, B) = o (1 - tanh(c_t)^2): dL/dc_t gains dL/dh_t * dc_dh through h_t = o * tanh(c_t).
     """
-    i, f_gate, g, o = (gates[..., k, :] for k in range(4))
-    np.subtract(1, gates, out=coef)
-    coef *= gates  # s (1 - s): sigmoid' of the i, f, o blocks
-    dg = coef[..., 2, :]
-    np.multiply(g, g, out=dg)
-    np.subtract(1, dg, out=dg)  # 1 - g^2: tanh' of the g block
-    coef[..., 0, :] *= g  # da_i = dc_t * g * sigmoid'(a_i)
-    coef[..., 1, :] *= c_prev  # da_f = dc_t * c_{t-1} * sigmoid'(a_f)
-    coef[..., 2, :] *= i  # da_g = dc_t * i * tanh'(a_g)
-    coef[..., 3, :] *= tanh_c  # da_o = dh_t * tanh(c_t) * sigmoid'(a_o)
+    g, i, _, o = gates.swapaxes(0, 1)
+    sig, d_sig = gates[:, 1:], coef[:, 1:]
+    np.subtract(1, sig, out=d_sig)
+    d_sig *= sig  # s (1 - s): sigmoid' of the i, f, o blocks
+    d_g = coef[:, 0]
+    np.multiply(g, g, out=d_g)
+    np.subtract(1, d_g, out=d_g)  # 1 - g^2: tanh' of the g block
+    d_g *= i  # da_g = dc_t * i * tanh'(a_g)
+    coef[:, 1] *= g  # da_i = dc_t * g * sigmoid'(a_i)
+    coef[:, 2] *= c_prev  # da_f = dc_t * c_{t-1} * sigmoid'(a_f)
+    coef[:, 3] *= tanh_c  # da_o = dh_t * tanh(c_t) * sigmoid'(a_o)
     np.multiply(tanh_c, tanh_c, out=dc_dh)
     np.subtract(1, dc_dh, out=dc_dh)
     dc_dh *= o
-    np.copyto(f, f_gate)
+
+
+# The backward walks the sequence in blocks of BLOCK steps and does each block's whole-array work (the
+# local derivatives, the weight gradient) next to its steps, while that block is in the CPU cache: one
+# block of its arrays is about 1 MB at the seed's shape (S=2, B=32, H=32). The sum over time is the same
+# sum, grouped by block.
+BLOCK = 16
 
 
 def lstm_backward(grad_out, grad_h_n, grad_c_n, cache):
@@ -177,44 +180,52 @@ def lstm_backward(grad_out, grad_h_n, grad_c_n, cache):
     Returns (grad_x (S, T, B, I), grad_h0 (S, B, H), grad_c0 (S, B, H), grad_weight_ih (S, 4H, I),
     grad_weight_hh (S, 4H, H), grad_bias (S, 4H) or None); grad_bias is the gradient of b_ih and of b_hh.
     """
-    x, weight_ih, weight_hh, has_bias, gates, hs, cs, tanh_c = cache
-    S, T, B, H = tanh_c.shape
+    x_shape, weight_ih, weight_hh, bias, z, u, c, tanh_c = cache
+    S, T, B, I = x_shape
+    H = weight_hh.shape[-1]
     for a, name, shape in [(grad_out, "grad_out", (S, T, B, H)), (grad_h_n, "grad_h_n", (S, B, H)),
                            (grad_c_n, "grad_c_n", (S, B, H))]:
         _check_shape(a, f"lstm_backward {name}", shape)
-    dtype = x.dtype
-    gates = gates.reshape(S, T, B, 4, H)  # [i | f | g | o] of every step, a view
-    dh = np.zeros((S, B, H), dtype) if grad_h_n is None else np.array(grad_h_n, dtype)
-    dc = np.zeros((S, B, H), dtype) if grad_c_n is None else np.array(grad_c_n, dtype)
-    go = np.zeros_like(tanh_c) if grad_out is None else grad_out
-    grad_x = np.empty(x.shape, dtype)  # C order, so its blocks reshape to views
-    grad_w_ih, grad_w_hh = np.zeros_like(weight_ih), np.zeros_like(weight_hh)
-    grad_bias = np.zeros((S, 4 * H), dtype)
+    dtype = z.dtype
+    w_t = _augmented_weights(weight_ih, weight_hh, bias, halve_sigmoid_rows=False).transpose(0, 2, 1)  # (S, K, 4H)
+    K = w_t.shape[1]
+    gu = np.empty((T + 1, K, S, B), dtype)  # gu[t] = dL/du_t = dL/d[h_{t-1}; x_t; 1]; gu[T, :H] = dL/dh_T from h_n
+    gu[T, :H] = 0 if grad_h_n is None else _batch_last(grad_h_n)
+    dc = np.zeros((H, S, B), dtype)  # dL/dc_t, carried
+    if grad_c_n is not None:
+        dc[...] = _batch_last(grad_c_n)
+    dh, tmp = np.empty((2, H, S, B), dtype)
+    grad_w = np.zeros((S, 4 * H, K), dtype)  # dL/dW, W = [W_hh | W_ih | b] as in _augmented_weights
     # Per-block work arrays, reused: sized for a full block, sliced for a shorter last one.
-    coef, grad_a = np.empty((2, S, BLOCK, B, 4, H), dtype)
-    dc_dh, f = np.empty((2, S, BLOCK, B, H), dtype)
-    tmp = np.empty((S, B, H), dtype)
-    d4 = np.empty((S, B, 4, H), dtype)  # [dc | dc | dc | dh]: the carried gradient each gate's a_k sees
-    for blk in reversed(_blocks(T)):
-        L = blk.stop - blk.start
-        coef_b, ga_b, dcdh_b, f_b = coef[:, :L], grad_a[:, :L], dc_dh[:, :L], f[:, :L]
-        _local_derivatives(gates[:, blk], cs[:, blk], tanh_c[:, blk], coef_b, dcdh_b, f_b)
-        for go_t, dcdh_t, coef_t, ga_t, f_t in reversed(list(_steps(go[:, blk], dcdh_b, coef_b, ga_b, f_b))):
-            np.add(dh, go_t, out=dh)  # h_t feeds out[:, t] and step t+1
+    coef, grad_a = np.empty((2, BLOCK, 4, H, S, B), dtype)
+    dc_dh, go = np.empty((2, BLOCK, H, S, B), dtype)
+    ga_rows, u_rows = np.empty((S, 4 * H, BLOCK * B), dtype), np.empty((S, K, BLOCK * B), dtype)
+    # Per-step views made once (the loop body is NumPy calls only): by block row k, and by step t.
+    block_views = list(zip(go, dc_dh, coef[:, :3], grad_a[:, :3], coef[:, 3], grad_a[:, 3],
+                           grad_a.reshape(BLOCK, 4 * H, S, B).transpose(0, 2, 1, 3)))
+    step_views = list(zip(gu[1:, :H], z[:, 2], gu.transpose(0, 2, 1, 3)))
+    for t0 in reversed(range(0, T, BLOCK)):
+        blk = slice(t0, min(t0 + BLOCK, T))
+        L = blk.stop - t0
+        _local_derivatives(z[blk], c[blk], tanh_c[blk], coef[:L], dc_dh[:L])
+        go[:L] = 0 if grad_out is None else _batch_last(grad_out[:, blk])
+        for (go_t, dcdh_t, coef_c, ga_c, coef_o, ga_o, ga_m), (dh_next, f_t, gu_m) in reversed(
+                list(zip(block_views[:L], step_views[blk]))):
+            np.add(dh_next, go_t, out=dh)  # dL/dh_t: h_t feeds out[t] and step t+1
             np.multiply(dh, dcdh_t, out=tmp)
-            np.add(dc, tmp, out=dc)  # dL/dc_t, complete
-            # dL/da_t = [dc | dc | dc | dh] * coef_t: copying dc three times, then one contiguous multiply,
-            # is cheaper than a multiply broadcasting dc over the gate axis (short inner loops).
-            np.copyto(d4[:, :, :3], dc[:, :, None, :])
-            np.copyto(d4[:, :, 3], dh)
-            np.multiply(d4, coef_t, out=ga_t)
+            np.add(dc, tmp, out=dc)  # dL/dc_t, complete: c_t reaches L through c_{t+1} and through h_t
+            np.multiply(coef_c, dc, out=ga_c)  # dL/d[a_g, a_i, a_f]
+            np.multiply(coef_o, dh, out=ga_o)  # dL/da_o
             np.multiply(dc, f_t, out=dc)  # d/dc_{t-1}: c_t = f * c_{t-1} + i * g
-            np.matmul(ga_t.reshape(S, B, 4 * H), weight_hh, out=dh)  # d/dh_{t-1}: a_t = ... + h_{t-1} W_hh^T
-        # The block's parameter and input gradients, one product each (the rows are (t, b) pairs).
-        ga = ga_b.reshape(S, L * B, 4 * H)
-        ga_t = ga.transpose(0, 2, 1)
-        grad_w_hh += ga_t @ hs[:, blk].reshape(S, L * B, H)  # sum_t da_t^T h_{t-1}
-        grad_w_ih += ga_t @ x[:, blk].reshape(S, L * B, -1)  # sum_t da_t^T x_t
-        np.matmul(ga, weight_ih, out=grad_x[:, blk].reshape(S, L * B, -1))  # a_t = x_t W_ih^T + ...
-        grad_bias += ga.sum(axis=1)  # a_t = ... + b_ih + b_hh
-    return grad_x, dh, dc, grad_w_ih, grad_w_hh, grad_bias if has_bias else None
+            np.matmul(w_t, ga_m, out=gu_m)  # dL/d[h_{t-1}; x_t; 1] = W^T dL/da_t, every direction at once
+        # The block's weight gradient, sum_t dL/da_t u_t^T, as one product over the (t, b) pairs of each
+        # direction: the rows are first gathered direction-major, (S, rows, L*B), so the pairs are contiguous.
+        ga_b, u_b = ga_rows[..., :L * B], u_rows[..., :L * B]
+        ga_b.reshape(S, 4 * H, L, B)[...] = grad_a[:L].reshape(L, 4 * H, S, B).transpose(2, 1, 0, 3)
+        u_b.reshape(S, K, L, B)[...] = u[blk].transpose(2, 1, 0, 3)
+        grad_w += ga_b @ u_b.transpose(0, 2, 1)
+    grad_w = grad_w.reshape(S, 4, H, K)[:, np.argsort(LOOP_ORDER)].reshape(S, 4 * H, K)  # back to i, f, g, o
+    grad_x = np.moveaxis(gu[:T, H:H + I], (1, 2, 3), (3, 0, 2))  # (S, T, B, I), a view
+    grad_bias = grad_w[..., H + I] if bias is not None else None
+    grad_h0, grad_c0 = (np.moveaxis(a, 0, -1).copy() for a in (gu[0, :H], dc))
+    return grad_x, grad_h0, grad_c0, grad_w[..., H:H + I], grad_w[..., :H], grad_bias

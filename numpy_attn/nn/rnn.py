@@ -173,9 +173,13 @@ class LSTM(Module):
             rows = slice(layer * D, (layer + 1) * D)
             xs = np.stack(_in_reading_order([seq] * D))  # (D, T, B, in): both directions advance in one loop
             (out, h_n[rows], c_n[rows]), cache = F.lstm(xs, h0[rows], c0[rows], *self._stacked_weights(layer))
-            seq = np.concatenate(_in_reading_order(out), axis=-1)  # (T, B, D*H), back in time order
+            # The layer's output in the input's layout (C-contiguous for the next consumer), [forward | reverse]
+            # in time order; seq is its (T, B, D*H) view.
+            output = np.empty(x.shape[:-1] + (D * H,), x.dtype)
+            seq = self._time_major(output, unbatched)
+            for d, out_d in enumerate(_in_reading_order(out)):
+                seq[..., d * H:(d + 1) * H] = out_d
             caches.append((mask, cache))
-        output = self._input_layout(seq, unbatched)
         h_n, c_n = (h_n[:, 0], c_n[:, 0]) if unbatched else (h_n, c_n)
         self._cache = (caches, unbatched, output.shape, h_n.shape)
         return output, (h_n, c_n)
