@@ -88,12 +88,13 @@ def in_projection_backward(grads, cache):
     """
     kind, caches, extra = cache
     if kind == "fused":
-        x, w, has_bias = caches  # the one linear(x, W, b) of the forward
-        g = np.concatenate(grads, axis=-1)  # x W^T was split into column blocks: join their gradients
-        g2 = g.reshape(-1, w.shape[0])
-        d_weights = g2.T @ x.reshape(-1, w.shape[1])  # dW = sum_n g_n x_n^T, all three blocks in one product
-        d_bias = g2.sum(axis=0) if has_bias else None
-        d_inputs = [gi @ wi for gi, wi in zip(grads, extra)]  # q = x W_q^T -> dx = dq W_q, one per use of x
+        x2, w, has_bias = caches  # the one linear(x, W, b) of the forward; x2 is x as rows (N, E)
+        rows = [gi.reshape(len(x2), -1) for gi in grads]  # (N, E) each
+        g2 = np.concatenate(rows, axis=1)  # x W^T was split into column blocks: join their gradients
+        d_weights = g2.T @ x2  # dW = sum_n g_n x_n^T, all three blocks in one product
+        d_bias = np.ones(len(g2), g2.dtype) @ g2 if has_bias else None  # sum_n g_n, as in linear_backward
+        # q = x W_q^T -> dx = dq W_q, one per use of x; 2-D products, as in linear_backward
+        d_inputs = [(r @ wi).reshape(gi.shape[:-1] + (wi.shape[1],)) for r, gi, wi in zip(rows, grads, extra)]
         return (*d_inputs, d_weights, d_bias)
     results = [linear_backward(g, c) for g, c in zip(grads, caches)]
     d_inputs = [r[0] for r in results]
