@@ -245,6 +245,21 @@ def test_fast_path_matches_cell_by_cell(data, stack, length, batch, input_size, 
         assert_close(a, b, name=name, scale=g_scale)
 
 
+@given(data=st.data(), which=st.sampled_from(["grad_out", "grad_h_n", "grad_c_n"]), length=LENGTHS)
+@settings(max_examples=10)
+def test_lstm_backward_none_upstream_is_zero(data, which, length):
+    """A None upstream gradient counts as zero: the same gradients, to the bit, as an explicit zero array."""
+    S, T, B, I, H = 2, length, 2, 2, 3
+    x, h0, c0, w_ih, w_hh, bias = [data.draw(arrays(s)) for s in
+                                   [(S, T, B, I), (S, B, H), (S, B, H), (S, 4 * H, I), (S, 4 * H, H), (S, 4 * H)]]
+    (out, h_n, c_n), cache = F.lstm(x, h0, c0, w_ih, w_hh, bias)
+    upstream = dict(zip(["grad_out", "grad_h_n", "grad_c_n"], draw_upstream(data, (out, h_n, c_n))))
+    zero = {**upstream, which: np.zeros_like(upstream[which])}
+    missing = {**upstream, which: None}
+    for a, b in zip(F.lstm_backward(*zero.values(), cache), F.lstm_backward(*missing.values(), cache)):
+        np.testing.assert_array_equal(a, b)
+
+
 # --- nn.LSTMCell ------------------------------------------------------------------------------
 
 @given(data=st.data(), input_size=st.integers(1, 4), hidden_size=st.integers(1, 5), batch=st.integers(1, 3),
