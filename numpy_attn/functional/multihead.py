@@ -17,7 +17,7 @@ identical sum over d (scores) or m (out) for each (b, h).
 import numpy as np
 
 from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
-from .linear import linear, linear_backward
+from .linear import linear, linear_backward, linear_param_grads
 
 
 def split_heads(x, num_heads):
@@ -88,11 +88,10 @@ def in_projection_backward(grads, cache):
     """
     kind, caches, extra = cache
     if kind == "fused":
-        x2, w, has_bias = caches  # the one linear(x, W, b) of the forward; x2 is x as rows (N, E)
+        x2, _, has_bias = caches  # the one linear(x, W, b) of the forward; x2 is x as rows (N, E)
         rows = [gi.reshape(len(x2), -1) for gi in grads]  # (N, E) each
         g2 = np.concatenate(rows, axis=1)  # x W^T was split into column blocks: join their gradients
-        d_weights = g2.T @ x2  # dW = sum_n g_n x_n^T, all three blocks in one product
-        d_bias = np.ones(len(g2), g2.dtype) @ g2 if has_bias else None  # sum_n g_n, as in linear_backward
+        d_weights, d_bias = linear_param_grads(g2, x2, has_bias)  # all three blocks in one product each
         # q = x W_q^T -> dx = dq W_q, one per use of x; 2-D products, as in linear_backward
         d_inputs = [(r @ wi).reshape(gi.shape[:-1] + (wi.shape[1],)) for r, gi, wi in zip(rows, grads, extra)]
         return (*d_inputs, d_weights, d_bias)
