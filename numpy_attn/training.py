@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validate import as_float_array, as_generator
+from .blas import limit_blas_threads
 from .nn import BCELoss
 
 CHECKPOINT_FORMAT = "numpy-attn-checkpoint-v1"
@@ -85,6 +86,7 @@ def fit(
     checkpoint_meta=None,
     on_batch=None,
     on_epoch=None,
+    blas_threads=1,
 ):
     """Train ``model`` with ``optimizer`` on BCE(prob, y); return a ``History``.
 
@@ -99,6 +101,9 @@ def fit(
     every epoch. A NaN or inf output, gradient or validation loss raises FloatingPointError naming the
     epoch and batch, before the optimizer step could spread it into the weights; the model is given back
     its best weights so far.
+    blas_threads: at most this many threads for NumPy's BLAS while training (None: as configured). One by
+    default: these models' products are small, and an idle OpenBLAS thread busy-waits after each one,
+    taking a core from the elementwise work (``numpy_attn/blas.py`` has the measurements).
     """
     X_train, y_train = _split_arrays(X_train, y_train, "train")
     X_val, y_val = _split_arrays(X_val, y_val, "val")
@@ -110,56 +115,65 @@ def fit(
         raise ValueError(f"patience: expected a positive integer or None, got {patience}")
     rng = as_generator(rng)
     loss_fn = BCELoss()
-    n_batches = -(-len(y_train) // batch_size)
     history, best_state, waited = History(), None, 0
 
-    for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
-        model.train()
-        total = 0.0
-        for batch, idx in enumerate(iterate_minibatches(len(y_train), batch_size, True, rng), start=1):
-            where = f"epoch {epoch}, batch {batch}/{n_batches}"
-            optimizer.zero_grad()
-            prob, _ = model(X_train[idx])
-            _check_finite(prob, f"{where}: the model's output", model, best_state)
-            loss = loss_fn(prob, y_train[idx].astype(prob.dtype))
-            model.backward(loss_fn.backward())
-            for name, p in model.named_parameters():  # stop before a step could spread NaN into the weights
-                if p.grad is not None:
-                    _check_finite(p.grad, f"{where}: the gradient of {name}", model, best_state)
-            optimizer.step()
-            total += loss * len(idx)
-            if on_batch is not None:
-                on_batch(epoch, batch, n_batches, loss)
-        # In training batches: the forward then needs no more memory than a training step does.
-        val_loss = evaluate_loss(model, X_val, y_val, batch_size=batch_size)
-        _check_finite(val_loss, f"epoch {epoch}: the validation loss", model, best_state)
+    with limit_blas_threads(blas_threads):  # see numpy_attn/blas.py: one thread is the faster here
+        for epoch in range(1, epochs + 1):
+            started = time.perf_counter()
+            train_loss = _train_epoch(model, optimizer, loss_fn, X_train, y_train, batch_size, rng, epoch,
+                                      best_state, on_batch)
+            # In training batches: the forward then needs no more memory than a training step does. With
+            # fit's own BLAS threads: None keeps the limit set above.
+            val_loss = evaluate_loss(model, X_val, y_val, batch_size=batch_size, blas_threads=None)
+            _check_finite(val_loss, f"epoch {epoch}: the validation loss", model, best_state)
 
-        history.train_loss.append(total / len(y_train))
-        history.val_loss.append(val_loss)
-        history.epoch_seconds.append(time.perf_counter() - started)
-        history.epochs_run = epoch
-        if val_loss < history.best_val_loss:
-            history.best_epoch, best_state, waited = epoch, model.state_dict(), 0
-            if checkpoint is not None:
-                meta = {**(checkpoint_meta or {}), "best_epoch": epoch, "val_loss": val_loss}
-                save_checkpoint(checkpoint, best_state, meta)
-        else:
-            waited += 1
-        if on_epoch is not None:
-            on_epoch(epoch, history.train_loss[-1], val_loss)
-        if patience is not None and waited >= patience:
-            history.stopped_early = epoch < epochs
-            break
+            history.train_loss.append(train_loss)
+            history.val_loss.append(val_loss)
+            history.epoch_seconds.append(time.perf_counter() - started)
+            history.epochs_run = epoch
+            if val_loss < history.best_val_loss:
+                history.best_epoch, best_state, waited = epoch, model.state_dict(), 0
+                if checkpoint is not None:
+                    meta = {**(checkpoint_meta or {}), "best_epoch": epoch, "val_loss": val_loss}
+                    save_checkpoint(checkpoint, best_state, meta)
+            else:
+                waited += 1
+            if on_epoch is not None:
+                on_epoch(epoch, history.train_loss[-1], val_loss)
+            if patience is not None and waited >= patience:
+                history.stopped_early = epoch < epochs
+                break
 
     model.load_state_dict(best_state)
     return history
 
 
-def predict(model, X, batch_size=256):
+def _train_epoch(model, optimizer, loss_fn, X, y, batch_size, rng, epoch, best_state, on_batch):
+    """One pass over (X, y) in shuffled mini-batches, one optimizer step each; returns the mean loss."""
+    model.train()
+    n_batches = -(-len(y) // batch_size)
+    total = 0.0
+    for batch, idx in enumerate(iterate_minibatches(len(y), batch_size, True, rng), start=1):
+        where = f"epoch {epoch}, batch {batch}/{n_batches}"
+        optimizer.zero_grad()
+        prob, _ = model(X[idx])
+        _check_finite(prob, f"{where}: the model's output", model, best_state)
+        loss = loss_fn(prob, y[idx].astype(prob.dtype))
+        model.backward(loss_fn.backward())
+        for name, p in model.named_parameters():  # stop before a step could spread NaN into the weights
+            if p.grad is not None:
+                _check_finite(p.grad, f"{where}: the gradient of {name}", model, best_state)
+        optimizer.step()
+        total += loss * len(idx)
+        if on_batch is not None:
+            on_batch(epoch, batch, n_batches, loss)
+    return total / len(y)
+
+
+def predict(model, X, batch_size=256, blas_threads=1):
     """Run ``model`` in eval mode over X (N, ...) in batches; return (prob (N,), alpha (N, T) or None).
 
-    The model's train/eval mode is restored afterwards.
+    The model's train/eval mode is restored afterwards. blas_threads: as in ``fit``.
     """
     if len(X) == 0:
         raise ValueError("predict: X holds no series")
@@ -167,19 +181,20 @@ def predict(model, X, batch_size=256):
     model.eval()
     probs, alphas = [], []
     try:
-        for idx in iterate_minibatches(len(X), batch_size):
-            prob, alpha = model(X[idx])
-            probs.append(prob)
-            alphas.append(alpha)
+        with limit_blas_threads(blas_threads):
+            for idx in iterate_minibatches(len(X), batch_size):
+                prob, alpha = model(X[idx])
+                probs.append(prob)
+                alphas.append(alpha)
     finally:
         model.train(was_training)
     alpha = None if alphas[0] is None else np.concatenate(alphas)
     return np.concatenate(probs), alpha
 
 
-def evaluate_loss(model, X, y, batch_size=256):
-    """Mean BCE of the model's predictions on (X, y), in eval mode."""
-    prob, _ = predict(model, X, batch_size)
+def evaluate_loss(model, X, y, batch_size=256, blas_threads=1):
+    """Mean BCE of the model's predictions on (X, y), in eval mode. blas_threads: as in ``fit``."""
+    prob, _ = predict(model, X, batch_size, blas_threads)
     if not np.isfinite(prob).all():
         return float("nan")
     return BCELoss()(prob, np.asarray(y, dtype=prob.dtype))

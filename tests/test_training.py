@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info
 
 from numpy_attn import nn
+from numpy_attn.blas import limit_blas_threads
 from numpy_attn.optim import Adam
 from numpy_attn.training import (
     History,
@@ -216,6 +218,8 @@ def test_predict_is_batch_independent_and_restores_the_mode():
         (dict(epochs=0), "epochs"),
         (dict(patience=0), "patience"),
         (dict(batch_size=0), "batch_size"),
+        (dict(blas_threads=0), "blas_threads"),
+        (dict(blas_threads=1.5), "blas_threads"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, match):
@@ -232,3 +236,45 @@ def test_bad_data_is_refused():
         fit(model, Adam(model.parameters()), X, y[:5], X, y)
     with pytest.raises(ValueError, match="y_val: expected labels 0 or 1"):
         fit(model, Adam(model.parameters()), X, y, X, y + 2)
+
+
+def _blas_threads():
+    """The thread count of each BLAS library threadpoolctl finds loaded (NumPy's among them)."""
+    counts = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    if not counts:
+        pytest.skip("threadpoolctl finds no BLAS library under this NumPy, so there is no thread count to check")
+    return counts
+
+
+def test_limit_blas_threads_sets_and_restores_the_count():
+    before = _blas_threads()
+    with limit_blas_threads(1):
+        assert _blas_threads() == [1] * len(before)
+    assert _blas_threads() == before
+    with limit_blas_threads(None):  # None: leave it as it is
+        assert _blas_threads() == before
+
+
+class ThreadCounting(MeanPoolClassifier):
+    """Records the BLAS thread counts at every forward call."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(_blas_threads())
+        return super().forward(x)
+
+
+def test_fit_and_predict_run_with_the_blas_threads_asked_for():
+    before = _blas_threads()
+    one = [1] * len(before)
+    model, _ = _fit(ThreadCounting(), epochs=1)
+    assert model.seen and all(counts == one for counts in model.seen)  # the default: one thread
+    model.seen.clear()
+    predict(model, _toy(8, 3)[0])
+    assert model.seen == [one]
+    model, _ = _fit(ThreadCounting(), epochs=1, blas_threads=None)
+    assert model.seen and all(counts == before for counts in model.seen)
+    assert _blas_threads() == before  # restored afterwards

@@ -1,0 +1,23 @@
+"""How many threads the BLAS under NumPy's ``matmul`` may use, for the length of a ``with`` block.
+
+OpenBLAS (NumPy's BLAS) runs a product on several threads once m * n * k passes about 2.6e5, and
+after it the idle workers busy-wait for about 0.1 s before they sleep. Training these models
+alternates such products with long runs of small elementwise calls on the main thread, so a worker
+is almost always spinning, and on a 2-core machine it takes cycles the main thread needs: a BiLSTM
+training step measured 44-78 ms with two BLAS threads (bimodal, the CPU 1.95 cores busy) and 47-57 ms
+with one (0.97 cores busy); a Transformer step 570-810 ms against 567-617 ms. One thread computes the
+same products (the same sums, in BLAS's own order), just never on two cores at once.
+"""
+
+from contextlib import nullcontext
+
+from threadpoolctl import threadpool_limits
+
+
+def limit_blas_threads(n):
+    """A context manager: inside it NumPy's BLAS uses at most ``n`` threads; None leaves it as it is."""
+    if n is None:
+        return nullcontext()
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"blas_threads: expected a positive integer or None, got {n!r}")
+    return threadpool_limits(limits=n, user_api="blas")
