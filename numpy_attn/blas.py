@@ -6,11 +6,13 @@ alternates such products with long runs of small elementwise calls on the main t
 is almost always spinning, and on a 2-core machine it takes cycles the main thread needs: a BiLSTM
 training step measured 44-78 ms with two BLAS threads (bimodal, the CPU 1.95 cores busy) and 47-57 ms
 with one (0.97 cores busy); a Transformer step 570-810 ms against 567-617 ms. One thread computes the
-same products (the same sums, in BLAS's own order), just never on two cores at once.
+same products; BLAS may group a sum differently, so float32 results can differ in the last bits (and a
+training run, which amplifies such differences, can take another path).
 """
 
 from contextlib import nullcontext
 
+import numpy as np
 from threadpoolctl import threadpool_limits
 
 
@@ -18,6 +20,6 @@ def limit_blas_threads(n):
     """A context manager: inside it NumPy's BLAS uses at most ``n`` threads; None leaves it as it is."""
     if n is None:
         return nullcontext()
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"blas_threads: expected a positive integer or None, got {n!r}")
-    return threadpool_limits(limits=n, user_api="blas")
+    return threadpool_limits(limits=int(n), user_api="blas")
