@@ -34,12 +34,21 @@ def devices():
 # Idle worker threads keep spinning for a while after a library's last parallel call (OpenBLAS's, under
 # NumPy's matmul, for about 0.1 s), and on a 2-core machine they take a core from the other library's
 # threads: a PyTorch BiLSTM step measured 126 ms straight after a NumPy matmul, 53 ms after a 0.3 s pause.
-# So each timed call starts after a pause that lets the other side's threads go to sleep.
+# So each timed call starts after a pause that lets the other side's threads go to sleep. The pause
+# busy-waits on the timing thread: a training loop never leaves its core idle, and a core that slept
+# 0.3 s on these VMs runs the next few milliseconds slower (a NumPy BiLSTM step measured 44.8 ms after
+# time.sleep, 35.3 ms after a busy wait; PyTorch's 50.8 and 46.3).
 SETTLE_S = 0.3
 
 
+def _settle():
+    end = time.perf_counter() + SETTLE_S
+    while time.perf_counter() < end:
+        pass
+
+
 def _timed(fn, sync):
-    time.sleep(SETTLE_S)
+    _settle()
     start = time.perf_counter()
     fn()
     sync()
@@ -73,22 +82,29 @@ def measure(case, repeats=7, warmup=2):
     return times
 
 
-def run(cases, repeats=7, warmup=2, json_path=None, log=print):
-    """Measure every case, print a markdown table and optionally write the raw numbers as JSON."""
+def measure_row(case, repeats=7, warmup=2):
+    """Measure one case: its row of the table (medians in ms, the ratio, the rates) with the raw times."""
+    cap = case.max_repeats or repeats
+    times = measure(case, min(repeats, cap), min(warmup, cap))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    row = {"case": case.name, "shape": case.shape, "numpy_ms": med["numpy"] * 1e3,
+           "torch_cpu_ms": med["cpu"] * 1e3, "ratio": med["numpy"] / med["cpu"],
+           "repeats": len(times["numpy"]), "times_s": times, **case.notes}
+    if "cuda" in med:
+        row["torch_cuda_ms"] = med["cuda"] * 1e3
+    if case.flops:
+        row["numpy_gflops"] = case.flops / med["numpy"] / 1e9
+        row["matmul_gflops"] = 2 * MATMUL_N ** 3 / med["matmul"] / 1e9
+        row["share_of_matmul"] = row["numpy_gflops"] / row["matmul_gflops"]
+    return row
+
+
+def run(cases, repeats=7, warmup=2, json_path=None, log=print, measure_case=measure_row):
+    """Measure every case (``measure_case(case, repeats, warmup) -> row``), print a markdown table and
+    optionally write the raw numbers as JSON."""
     rows = []
     for case in cases:
-        cap = case.max_repeats or repeats
-        times = measure(case, min(repeats, cap), min(warmup, cap))
-        med = {k: statistics.median(v) for k, v in times.items()}
-        row = {"case": case.name, "shape": case.shape, "numpy_ms": med["numpy"] * 1e3,
-               "torch_cpu_ms": med["cpu"] * 1e3, "ratio": med["numpy"] / med["cpu"],
-               "repeats": len(times["numpy"]), "times_s": times, **case.notes}
-        if "cuda" in med:
-            row["torch_cuda_ms"] = med["cuda"] * 1e3
-        if case.flops:
-            row["numpy_gflops"] = case.flops / med["numpy"] / 1e9
-            row["matmul_gflops"] = 2 * MATMUL_N ** 3 / med["matmul"] / 1e9
-            row["share_of_matmul"] = row["numpy_gflops"] / row["matmul_gflops"]
+        row = measure_case(case, repeats, warmup)
         rows.append(row)
         log(_format_row(row))
     table = format_table(rows)

@@ -14,6 +14,7 @@ from numpy_attn import functional as F
 from numpy_attn import nn
 from numpy_attn.functional.lstm import BLOCK
 from numpy_attn.gradcheck import check_function, check_module
+from numpy_attn.workspace import Workspace
 from torch_ref.convert import numpy_to_torch
 
 # Short sequences, and ones that span several of F.lstm's blocks of steps with a shorter last block.
@@ -322,6 +323,71 @@ def test_lstm_gradients_accumulate_over_backward_calls():
     assert_close(again, first, name="grad_x (repeated backward)")
     for name, p in model.named_parameters():
         assert_close(p.grad, 2 * single[0][name], name=name)
+
+
+def _round(model, x, g):
+    """One forward/backward from zero gradients: every result, copied."""
+    model.zero_grad()
+    output, (h_n, c_n) = model(x)
+    grad_x, (grad_h0, grad_c0) = model.backward(g, h_n, c_n)  # h_n, c_n as upstream: every input of the backward
+    grads = {k: p.grad.copy() for k, p in model.named_parameters()}
+    return [output, h_n, c_n, grad_x, grad_h0, grad_c0], grads
+
+
+def test_lstm_reuses_its_workspace_without_changing_any_result():
+    """nn.LSTM keeps its per-step arrays from call to call (numpy_attn.workspace): after rounds of other
+    shapes, and of the same shape, a round gives bit for bit what a fresh module gives, and the arrays an
+    earlier round returned are left as they were."""
+    rng = np.random.default_rng(10)
+    model = nn.LSTM(2, 3, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64, rng=10)
+    state = model.state_dict()
+    kept = []
+    for batch, length in [(2, 5), (2, 5), (3, 20), (1, 1), (2, 5)]:
+        x, g = rng.standard_normal((batch, length, 2)), rng.standard_normal((batch, length, 6))
+        fresh = nn.LSTM(2, 3, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64)
+        fresh.load_state_dict(state)
+        results, grads = _round(model, x, g)
+        want, want_grads = _round(fresh, x, g)
+        for a, b in zip(results + list(grads.values()), want + list(want_grads.values())):
+            np.testing.assert_array_equal(a, b)
+        kept.append((results, [r.copy() for r in results]))
+    for results, copies in kept:
+        for a, b in zip(results, copies):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_functional_lstm_with_a_workspace_gives_the_fresh_results():
+    rng = np.random.default_rng(11)
+    ws = Workspace()
+    S, B, I, H = 2, 3, 2, 4
+    weights = [rng.standard_normal(s) for s in ((S, 4 * H, I), (S, 4 * H, H), (S, 4 * H))]
+    for T in (5, 5, BLOCK + 3):
+        x, h0, c0 = rng.standard_normal((S, T, B, I)), rng.standard_normal((S, B, H)), rng.standard_normal((S, B, H))
+        g = [rng.standard_normal((S, T, B, H)), rng.standard_normal((S, B, H)), rng.standard_normal((S, B, H))]
+        (out, h_n, c_n), cache = F.lstm(x, h0, c0, *weights, workspace=ws)
+        (want_out, want_h, want_c), want_cache = F.lstm(x, h0, c0, *weights)
+        for a, b in [(out, want_out), (h_n, want_h), (c_n, want_c)]:
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(F.lstm_backward(*g, cache, workspace=ws), F.lstm_backward(*g, want_cache)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_workspace_gives_back_the_same_array_for_the_same_request():
+    ws = Workspace()
+    a = ws.empty("a", (2, 3), np.float32)
+    assert ws.empty("a", (2, 3), np.float32) is a
+    assert ws.empty("b", (2, 3), np.float32) is not a
+    b = ws.empty("a", (3, 2), np.float32)
+    assert b is not a and b.shape == (3, 2)
+    assert ws.empty("a", (3, 2), np.float64).dtype == np.float64
+
+
+def test_lstm_backward_leaves_numpys_buffer_size_as_it_was():
+    """The backward sets a smaller ufunc buffer for its block work (see _row_buffer) and restores it."""
+    model = nn.LSTM(1, 4, bidirectional=True, dtype=np.float64, rng=0)
+    before = np.getbufsize()
+    model.backward(np.ones_like(model(np.ones((BLOCK + 2, 3, 1)))[0]))
+    assert np.getbufsize() == before
 
 
 def test_lstm_cell_gradients_accumulate():

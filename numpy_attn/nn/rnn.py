@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import functional as F
 from .._validate import as_float_array, as_generator, as_module_input, check_dtype, check_probability
+from ..workspace import Workspace
 from . import init
 from .module import Module
 
@@ -129,6 +130,8 @@ class LSTM(Module):
         self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, dropout, bidirectional
         self.rng = as_generator(rng)
         self._suffixes = ("", "_reverse") if bidirectional else ("",)
+        # One per layer, reused call after call: a layer's cache lives in its workspace until the next forward.
+        self._workspaces = [Workspace() for _ in range(num_layers)]
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else len(self._suffixes) * hidden_size
             for suffix in self._suffixes:
@@ -170,9 +173,11 @@ class LSTM(Module):
             mask = None
             if layer > 0 and self.training:  # dropout on every layer's output but the last, as PyTorch
                 seq, mask = F.dropout(seq, self.dropout, True, self.rng)
-            rows = slice(layer * D, (layer + 1) * D)
-            xs = np.stack(_in_reading_order([seq] * D))  # (D, T, B, in): both directions advance in one loop
-            (out, h_n[rows], c_n[rows]), cache = F.lstm(xs, h0[rows], c0[rows], *self._stacked_weights(layer))
+            rows, ws = slice(layer * D, (layer + 1) * D), self._workspaces[layer]
+            xs = np.stack(_in_reading_order([seq] * D), out=ws.empty("LSTM input", (D,) + seq.shape, x.dtype))
+            # (D, T, B, in): both directions advance in one loop
+            (out, h_n[rows], c_n[rows]), cache = F.lstm(xs, h0[rows], c0[rows], *self._stacked_weights(layer),
+                                                        workspace=ws)
             # The layer's output in the input's layout (C-contiguous for the next consumer), [forward | reverse]
             # in time order; seq is its (T, B, D*H) view.
             output = np.empty(x.shape[:-1] + (D * H,), x.dtype)
@@ -198,8 +203,10 @@ class LSTM(Module):
         for layer in reversed(range(self.num_layers)):
             mask, cache = caches[layer]
             rows = slice(layer * D, (layer + 1) * D)
-            grad_out = np.stack(_in_reading_order(np.split(grad, D, axis=-1)))  # (D, T, B, H), each direction's order
-            grads = F.lstm_backward(grad_out, *[None if g is None else g[rows] for g in grad_n], cache)
+            ws = self._workspaces[layer]
+            grad_out = np.stack(_in_reading_order(np.split(grad, D, axis=-1)),  # (D, T, B, H), each direction's order
+                                out=ws.empty("LSTM grad_output", (D,) + grad.shape[:2] + (H,), dtype))
+            grads = F.lstm_backward(grad_out, *[None if g is None else g[rows] for g in grad_n], cache, workspace=ws)
             grad_xs, grad_h0[rows], grad_c0[rows], grad_w_ih, grad_w_hh, grad_bias = grads
             for d, params in enumerate(self._directions(layer)):
                 params["weight_ih"].accumulate(grad_w_ih[d])

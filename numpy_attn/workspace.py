@@ -1,0 +1,32 @@
+"""Scratch arrays kept from one call to the next, so that a loop over batches reuses its memory.
+
+Memory that is new to the process costs a page fault per 4 KiB page the first time it is written: the
+operating system stops the program, finds a page and zeroes it. NumPy's allocator (glibc's malloc)
+gives large arrays back to the operating system when they are freed, and so does every other library
+in the process (PyTorch's frees trim the heap too), so a fresh (T, ...) array per call is mostly fresh
+pages. At the seed's BiLSTM shape, run beside PyTorch, that was 1,000-2,400 faults per training step and
+took the step from 33 to 49 ms; at hidden size 128 a forward with two BLAS threads faulting at once took
+248 ms against 84 ms on reused memory. A ``Workspace`` hands back the same array for the same name.
+"""
+
+import numpy as np
+
+
+class Workspace:
+    """Named scratch arrays: ``empty(name, shape, dtype)`` returns the array kept under ``name`` when its
+    shape and dtype match, else a new one, which is kept.
+
+    Like ``np.empty``, the contents are whatever the last user left, so callers write before they read.
+    An array taken from a workspace is valid until the next ``empty`` call with the same name: results
+    that outlive the call (a cache for the backward, a returned view) must not be taken again meanwhile.
+    """
+
+    def __init__(self):
+        self._arrays = {}
+
+    def empty(self, name, shape, dtype):
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        a = self._arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self._arrays[name] = np.empty(shape, dtype)
+        return a
