@@ -12,11 +12,14 @@ Tolerances (float64, unit roundoff u = 1.1e-16):
 """
 
 import os
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from numpy_attn import parallel
 
 
 TORCH_TOL = 1e-10
@@ -103,3 +106,14 @@ def arrays(shape, lo=-3.0, hi=3.0, dtype=np.float64):
 
 def shapes(min_dims=1, max_dims=4, min_side=1, max_side=5):
     return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
+
+
+@contextmanager
+def num_threads(n):
+    """``numpy_attn.parallel.set_num_threads(n)`` for the length of a ``with`` block."""
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(n)
+    try:
+        yield
+    finally:
+        parallel.set_num_threads(before)

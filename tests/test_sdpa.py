@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from helpers import FD_TOL, arrays, assert_close, floats, tensor, torch_vjp
+from helpers import FD_TOL, arrays, assert_close, floats, num_threads, tensor, torch_vjp
 from numpy_attn import functional as F
 from numpy_attn.functional import attention as sdpa_module
 from numpy_attn import nn
@@ -353,13 +353,35 @@ def test_sdpa_module_errors():
 
 @given(batch=hnp.array_shapes(min_dims=0, max_dims=3, max_side=4), L=st.integers(1, 6), S=st.integers(1, 6),
        tile_bytes=st.integers(1, 2000))
-def test_tiles_cover_every_query_row_of_every_matrix_once(batch, L, S, tile_bytes):
+def test_tiles_cover_every_query_row_of_every_matrix_once_and_groups_share_no_matrix(batch, L, S, tile_bytes):
     with mock.patch.object(sdpa_module, "TILE_BYTES", tile_bytes):
-        tiles = sdpa_module._tiles(batch, L, S, 8)
+        groups = sdpa_module._tile_groups(batch, L, S, 8)
     seen = np.zeros(batch + (L,), int)
-    for tile in tiles:
-        seen[tile] += 1
+    owners = np.zeros(batch, int)  # how many groups touch each (L, S) matrix
+    for group in groups:
+        touched = np.zeros(batch, bool)
+        for tile in group:
+            seen[tile] += 1
+            touched[tile[:-1]] = True
+        owners += touched
     assert (seen == 1).all()
+    assert (owners == 1).all()  # so threads that take whole groups never add into the same dk[n], dv[n]
+
+
+@settings(max_examples=30)
+@given(problem=sdpa_problems(every_row_sees_a_key=False), tile_bytes=SMALL_TILES, threads=st.sampled_from([2, 3]),
+       p=st.sampled_from([0.0, 0.5]))
+def test_threads_give_the_numbers_of_one_thread(problem, tile_bytes, threads, p):
+    """Tiles shared out among threads (numpy_attn.parallel) are the same calls on the same data: bit for bit."""
+    args, grad_out = problem
+    results = []
+    with mock.patch.object(sdpa_module, "TILE_BYTES", tile_bytes):
+        for n in (1, threads):
+            with num_threads(n):
+                out, cache = F.scaled_dot_product_attention(**args, dropout_p=p, rng=5)
+                results.append((out, cache.weights, *F.scaled_dot_product_attention_backward(grad_out, cache)))
+    for name, one, many in zip(("out", "weights", "dq", "dk", "dv"), *results):
+        np.testing.assert_array_equal(many, one, err_msg=name)
 
 
 def test_weights_out_is_filled_and_gives_the_same_numbers():

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validate import as_float_array, check_probability
+from ..parallel import share_out
 from .dropout import dropout_mask
 
 
@@ -44,16 +45,18 @@ class AttentionCache(NamedTuple):
 # A v are done with it: a block of query rows of one (L, S) matrix when a matrix is large, else a group of
 # whole matrices (FlashAttention's tiling, without its online softmax: a tile holds whole rows, so its
 # softmax is the softmax of those rows). At (8, 8, 1024, 1024) A is 268 MB; whole-array passes stream it
-# through memory about seven times, tiles once to write it and once to read it.
+# through memory about seven times, tiles once to write it and once to read it. Tiles of different
+# matrices touch different memory, so they are shared out among the cores (``numpy_attn/parallel.py``).
 TILE_BYTES = 1 << 20
 
 
-def _tiles(batch, L, S, itemsize):
-    """Index tuples of every tile into (*batch, L, ...) arrays: batch indices or slices, then a row slice."""
+def _tile_groups(batch, L, S, itemsize):
+    """Index tuples of every tile into (*batch, L, ...) arrays (batch indices or slices, then a row slice),
+    in groups: the tiles of one group are row blocks of the same matrices, different groups' tiles of different ones."""
     matrix = L * S * itemsize
     if matrix >= TILE_BYTES:  # one matrix at a time, in blocks of query rows
         rows = max(1, TILE_BYTES // (S * itemsize))
-        return [n + (slice(r, r + rows),) for n in np.ndindex(*batch) for r in range(0, L, rows)]
+        return [[n + (slice(r, r + rows),) for r in range(0, L, rows)] for n in np.ndindex(*batch)]
     # Whole matrices: the trailing batch dims that fit in a tile are taken whole, the dim before them in
     # chunks, the ones before that one index at a time.
     per, whole = TILE_BYTES // matrix, len(batch)
@@ -61,9 +64,9 @@ def _tiles(batch, L, S, itemsize):
         per //= batch[whole - 1]
         whole -= 1
     if whole == 0:
-        return [(slice(None),) * (len(batch) + 1)]
+        return [[(slice(None),) * (len(batch) + 1)]]
     rest = (slice(None),) * (len(batch) - whole + 1)  # the whole trailing dims, then all rows
-    return [n + (slice(c, c + per),) + rest for n in np.ndindex(*batch[:whole - 1])
+    return [[n + (slice(c, c + per),) + rest] for n in np.ndindex(*batch[:whole - 1])
             for c in range(0, batch[whole - 1], per)]
 
 
@@ -96,14 +99,18 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     # (B, L, H, d), so merging the heads back is a view and not a copy.
     out = np.empty_like(qs, shape=batch + (L, v.shape[-1]))
     mask = None if dropout_p == 0.0 else dropout_mask(weights.shape, dropout_p, q.dtype, rng)
-    for tile in _tiles(batch, L, S, q.dtype.itemsize):
-        n = tile[:-1]  # the batch part of the index: keys and values have all S rows
-        a = weights[tile]
-        np.matmul(qs[tile], np.swapaxes(ks[n], -1, -2), out=a)  # scores: einsum('...le,...se->...ls')
-        if bias is not None:
-            a += bias[tile]
-        softmax_rows_(a)  # in place: the scores become A
-        np.matmul(a if mask is None else a * mask[tile], vs[n], out=out[tile])  # out = P v
+
+    def forward_tiles(tiles):
+        for tile in tiles:
+            n = tile[:-1]  # the batch part of the index: keys and values have all S rows
+            a = weights[tile]
+            np.matmul(qs[tile], np.swapaxes(ks[n], -1, -2), out=a)  # scores: einsum('...le,...se->...ls')
+            if bias is not None:
+                a += bias[tile]
+            softmax_rows_(a)  # in place: the scores become A
+            np.matmul(a if mask is None else a * mask[tile], vs[n], out=out[tile])  # out = P v
+
+    share_out(forward_tiles, _tile_groups(batch, L, S, q.dtype.itemsize))
     return out, AttentionCache(q_scaled, k, v, weights, mask, out, scale, q.shape)
 
 
@@ -125,17 +132,21 @@ def scaled_dot_product_attention_backward(grad_out, cache):
     qs, ks, vs = (np.broadcast_to(x, batch + x.shape[-2:]) for x in (q_scaled, k, v))
     r = np.einsum("...le,...le->...l", grad_out, out)[..., None]  # r_i = g_i . out_i: (..., L, 1)
     dq, dk, dv = np.empty_like(qs), np.zeros_like(ks), np.zeros_like(vs)  # each in its input's memory order
-    for tile in _tiles(batch, L, S, weights.dtype.itemsize):
-        n = tile[:-1]
-        a, g = weights[tile], grad_out[tile]
-        dv[n] += np.swapaxes(a if mask is None else a * mask[tile], -1, -2) @ g  # out = P v  ->  dv = P^T g
-        ds = g @ np.swapaxes(vs[n], -1, -2)  # dP = g v^T
-        if mask is not None:
-            ds *= mask[tile]  # dA: P = A * mask
-        ds -= r[tile]
-        ds *= a  # softmax VJP, in place: dS = A * (dA - r); a hidden key has A = 0, so dS = 0
-        np.matmul(ds, ks[n], out=dq[tile])  # S = (q * scale) k^T  ->  dq = dS k * scale (scale below)
-        dk[n] += np.swapaxes(ds, -1, -2) @ qs[tile]  # dk = dS^T (q * scale)
+
+    def backward_tiles(tiles):  # a group's tiles run on one thread: they add into the same dk[n], dv[n]
+        for tile in tiles:
+            n = tile[:-1]
+            a, g = weights[tile], grad_out[tile]
+            dv[n] += np.swapaxes(a if mask is None else a * mask[tile], -1, -2) @ g  # out = P v  ->  dv = P^T g
+            ds = g @ np.swapaxes(vs[n], -1, -2)  # dP = g v^T
+            if mask is not None:
+                ds *= mask[tile]  # dA: P = A * mask
+            ds -= r[tile]
+            ds *= a  # softmax VJP, in place: dS = A * (dA - r); a hidden key has A = 0, so dS = 0
+            np.matmul(ds, ks[n], out=dq[tile])  # S = (q * scale) k^T  ->  dq = dS k * scale (scale below)
+            dk[n] += np.swapaxes(ds, -1, -2) @ qs[tile]  # dk = dS^T (q * scale)
+
+    share_out(backward_tiles, _tile_groups(batch, L, S, weights.dtype.itemsize))
     dq *= scale
     return _sum_to_shape(dq, q_shape), _sum_to_shape(dk, k.shape), _sum_to_shape(dv, v.shape)
 

@@ -1,0 +1,91 @@
+"""Independent pieces of work on every core: Python threads, each running NumPy calls on its own piece.
+
+NumPy runs a ufunc on one core, and only large matrix products on several (in its BLAS). NumPy lets go
+of Python's lock (the GIL) inside a ufunc or a product on more than a few hundred elements, so two
+threads that each run such calls on different arrays run them at the same time. Attention's (L, S)
+work comes in tiles of about 1 MB (``functional/attention.py``), each a few hundred microseconds of
+NumPy calls, and the tiles of different (batch, head) matrices touch different memory: the tiles are
+shared out among the threads. Each tile is computed by the same calls as on one thread, so the numbers
+are the same.
+
+While the threads run, the BLAS is held to one thread per call: two threads calling a BLAS that
+starts two threads of its own each oversubscribe the cores (multi-head attention at (8, 8, 1024, 32),
+forward and backward: 290 ms with two threads on a one-thread BLAS, 370 ms on one thread, 630-730 ms
+two threads on a two-thread BLAS, on a 2-core machine). It pays where the BLAS is held to one thread all
+along, as in ``training.fit``: a training step of the anomaly task's transformer took 390 ms against
+530 ms on one thread, of the BiLSTM + multi-head model 193 against 260 ms. After a product on two BLAS
+threads, OpenBLAS's idle worker spins for about 0.1 s (``numpy_attn/blas.py``) and takes the core the
+second thread needs: ``nn.MultiheadAttention`` with its projections on two BLAS threads (the benchmark)
+gains nothing.
+
+``set_num_threads(n)`` / ``get_num_threads()`` (as ``torch.set_num_threads``): 1 turns it off; the
+default is the number of cores this process may run on.
+"""
+
+import contextvars
+import os
+from concurrent.futures import ThreadPoolExecutor, wait
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+
+def _usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_num_threads = _usable_cores()
+_pool = None  # the worker threads (num_threads - 1 of them: the calling thread takes a share too), made on first use
+_pool_pid = None  # the process that made _pool: a forked child has none of its threads and makes its own
+_blas = None  # threadpoolctl's handle on the BLAS libraries, made on first use (finding them takes ~0.3 ms)
+
+
+def set_num_threads(n):
+    """Run shared-out work on at most ``n`` threads (the calling one included); 1: all on the calling thread."""
+    global _num_threads, _pool
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"num_threads: expected a positive integer, got {n!r}")
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+    _num_threads = int(n)
+
+
+def get_num_threads():
+    return _num_threads
+
+
+def share_out(work, groups):
+    """Run ``work(items)`` over the items of ``groups`` (a list of lists), whole groups to each thread.
+
+    Items of different groups must touch different output memory; the items of a group run in order on
+    one thread. The groups are cut into at most ``get_num_threads()`` runs of consecutive groups, one run
+    per thread, the first on the calling thread. An exception in any thread is raised here.
+    """
+    runs = _consecutive_runs(groups, max(1, min(_num_threads, len(groups))))
+    if len(runs) == 1:
+        work(runs[0])
+        return
+    global _pool, _pool_pid, _blas
+    if _pool is None or _pool_pid != os.getpid():
+        _pool, _pool_pid = ThreadPoolExecutor(_num_threads - 1, thread_name_prefix="numpy_attn"), os.getpid()
+    if _blas is None:
+        _blas = ThreadpoolController().select(user_api="blas")
+    with _blas.limit(limits=1):
+        # Each worker runs in a copy of this thread's context, so NumPy's error settings (np.errstate) hold there too.
+        futures = [_pool.submit(contextvars.copy_context().run, work, run) for run in runs[1:]]
+        try:
+            work(runs[0])
+        finally:
+            wait(futures)  # every thread done before the BLAS limit is lifted
+    for f in futures:
+        f.result()  # raises a worker's exception, if any
+
+
+def _consecutive_runs(groups, n):
+    """``groups`` cut into n runs of consecutive groups of near-equal counts, each run's items in one list."""
+    bounds = [len(groups) * i // n for i in range(n + 1)]
+    return [[item for group in groups[a:b] for item in group] for a, b in zip(bounds, bounds[1:])]
