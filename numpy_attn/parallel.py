@@ -64,6 +64,8 @@ def share_out(work, groups):
     Items of different groups must touch different output memory; the items of a group run in order on
     one thread. The groups are cut into at most ``get_num_threads()`` runs of consecutive groups, one run
     per thread, the first on the calling thread. An exception in any thread is raised here.
+    The BLAS limit is process-wide: calls from several of your own threads at once share one pool and may
+    leave the BLAS at one thread afterwards (each restores the count it found).
     """
     runs = _consecutive_runs(groups, max(1, min(_num_threads, len(groups))))
     if len(runs) == 1:
