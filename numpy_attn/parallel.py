@@ -27,7 +27,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
+
+from .blas import limit_blas_threads
 
 
 def _usable_cores():
@@ -40,7 +41,6 @@ def _usable_cores():
 _num_threads = _usable_cores()
 _pool = None  # the worker threads (num_threads - 1 of them: the calling thread takes a share too), made on first use
 _pool_pid = None  # the process that made _pool: a forked child has none of its threads and makes its own
-_blas = None  # threadpoolctl's handle on the BLAS libraries, made on first use (finding them takes ~0.3 ms)
 
 
 def set_num_threads(n):
@@ -71,12 +71,10 @@ def share_out(work, groups):
     if len(runs) == 1:
         work(runs[0])
         return
-    global _pool, _pool_pid, _blas
+    global _pool, _pool_pid
     if _pool is None or _pool_pid != os.getpid():
         _pool, _pool_pid = ThreadPoolExecutor(_num_threads - 1, thread_name_prefix="numpy_attn"), os.getpid()
-    if _blas is None:
-        _blas = ThreadpoolController().select(user_api="blas")
-    with _blas.limit(limits=1):
+    with limit_blas_threads(1):
         # Each worker runs in a copy of this thread's context, so NumPy's error settings (np.errstate) hold there too.
         futures = [_pool.submit(contextvars.copy_context().run, work, run) for run in runs[1:]]
         try:
