@@ -77,6 +77,13 @@ def as_module_input(x, name, ndim, last_dim, dtype):
     return x
 
 
+def as_int(value, name, low):
+    """A Python int from an int or NumPy integer >= ``low``; bools, floats and smaller values refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    return int(value)
+
+
 def check_probability(p, name):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{name}: expected a probability in [0, 1], got {p}")

@@ -12,8 +12,9 @@ training run, which amplifies such differences, can take another path).
 
 from contextlib import nullcontext
 
-import numpy as np
 from threadpoolctl import ThreadpoolController
+
+from ._validate import as_int
 
 _blas = None  # threadpoolctl's handle on the BLAS libraries loaded by then (NumPy's among them), found on first use
 
@@ -23,8 +24,7 @@ def limit_blas_threads(n):
     global _blas
     if n is None:
         return nullcontext()
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"blas_threads: expected a positive integer or None, got {n!r}")
+    n = as_int(n, "blas_threads", 1)
     if _blas is None:  # finding the libraries takes about 0.3 ms, the limit itself about 8 us
         _blas = ThreadpoolController().select(user_api="blas")
-    return _blas.limit(limits=int(n))
+    return _blas.limit(limits=n)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import as_float_array, as_generator, as_index_array
+from ._validate import as_float_array, as_generator, as_index_array, as_int
 
 ANOMALY_KINDS = ("flat", "zero", "noise", "spike")
 SPIKE_WIDTH = 3  # samples in a spike
@@ -87,8 +87,8 @@ def make_anomaly_dataset(
     freq, amp, loc_ratio, length_ratio: (low, high) ranges of uniform draws; anomalies: a kind or a tuple
     of kinds from ``ANOMALY_KINDS``; rng: seed or Generator. Returns an ``AnomalyDataset`` with X (N, T, C).
     """
-    n, T = _check_int(n_samples, "n_samples", 1), _check_int(length, "length", 2)
-    C = _check_int(channels, "channels", 1)
+    n, T = as_int(n_samples, "n_samples", 1), as_int(length, "length", 2)
+    C = as_int(channels, "channels", 1)
     _check_ratio(normal_ratio, "normal_ratio")
     freq, amp = _check_range(freq, "freq", lo=0.0), _check_range(amp, "amp", lo=0.0, strict=True)
     loc_ratio = _check_range(loc_ratio, "loc_ratio", lo=0.0, hi=1.0)
@@ -155,7 +155,7 @@ def train_val_test_split(n, fractions=(0.7, 0.15, 0.15), rng=None):
     fractions: three non-negative numbers summing to 1; the cuts are at round(n * cumulative fraction), so
     the defaults give 3500 / 750 / 750 for n = 5000 (the seed's 70 / 15 / 15). Disjoint and covering.
     """
-    n = _check_int(n, "n", 1)
+    n = as_int(n, "n", 1)
     fractions = np.asarray(fractions, dtype=np.float64)
     if fractions.shape != (3,) or (fractions < 0).any() or not np.isclose(fractions.sum(), 1.0):
         raise ValueError(f"fractions: expected three non-negative numbers summing to 1, got {fractions.tolist()}")
@@ -207,12 +207,6 @@ def fit_scaler(X_train):
     X = as_float_array(X_train, "fit_scaler X_train", ndim=3).astype(np.float64)
     std = X.std(axis=(0, 1))
     return StandardScaler(mean=X.mean(axis=(0, 1)), scale=np.where(std > 0, std, 1.0))
-
-
-def _check_int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def _check_ratio(value, name):

@@ -26,8 +26,7 @@ import contextvars
 import os
 from concurrent.futures import ThreadPoolExecutor, wait
 
-import numpy as np
-
+from ._validate import as_int
 from .blas import limit_blas_threads
 
 
@@ -46,12 +45,11 @@ _pool_pid = None  # the process that made _pool: a forked child has none of its 
 def set_num_threads(n):
     """Run shared-out work on at most ``n`` threads (the calling one included); 1: all on the calling thread."""
     global _num_threads, _pool
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"num_threads: expected a positive integer, got {n!r}")
+    n = as_int(n, "num_threads", 1)
     if _pool is not None:
         _pool.shutdown(wait=True)
         _pool = None
-    _num_threads = int(n)
+    _num_threads = n
 
 
 def get_num_threads():

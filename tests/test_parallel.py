@@ -53,7 +53,7 @@ def test_workers_see_the_callers_numpy_error_settings():
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
 def test_set_num_threads_refuses_what_is_not_a_positive_integer(bad):
-    with pytest.raises(ValueError, match=r"num_threads: expected a positive integer, got"):
+    with pytest.raises(ValueError, match=r"num_threads: expected an integer >= 1, got"):
         parallel.set_num_threads(bad)
 
 
