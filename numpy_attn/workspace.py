@@ -30,3 +30,17 @@ class Workspace:
         if a is None or a.shape != shape or a.dtype != dtype:
             a = self._arrays[name] = np.empty(shape, dtype)
         return a
+
+    def empty_like(self, name, prototype, shape=None):
+        """``np.empty_like(prototype, shape=shape)`` kept under ``name``: the prototype's dtype and memory
+        order (NumPy's order 'K'), so an output laid out like its input keeps that input's views views
+        (heads split from (B, T, H*d) are (B, H, T, d) in (B, T, H, d) memory; merging them back is free)."""
+        shape = prototype.shape if shape is None else tuple(shape)
+        order = np.argsort([-abs(s) for s in prototype.strides], kind="stable")  # axes, slowest first
+        kept = self.empty(name, [shape[i] for i in order], prototype.dtype)
+        return kept.transpose(np.argsort(order))
+
+    def release(self, name):
+        """Forget the array kept under ``name``: it now belongs to whoever holds it (e.g. it was returned
+        to a caller), and the next request for ``name`` gets a new one."""
+        self._arrays.pop(name, None)

@@ -372,16 +372,6 @@ def test_functional_lstm_with_a_workspace_gives_the_fresh_results():
             np.testing.assert_array_equal(a, b)
 
 
-def test_workspace_gives_back_the_same_array_for_the_same_request():
-    ws = Workspace()
-    a = ws.empty("a", (2, 3), np.float32)
-    assert ws.empty("a", (2, 3), np.float32) is a
-    assert ws.empty("b", (2, 3), np.float32) is not a
-    b = ws.empty("a", (3, 2), np.float32)
-    assert b is not a and b.shape == (3, 2)
-    assert ws.empty("a", (3, 2), np.float64).dtype == np.float64
-
-
 def test_lstm_backward_leaves_numpys_buffer_size_as_it_was():
     """The backward sets a smaller ufunc buffer for its block work (see _row_buffer) and restores it."""
     model = nn.LSTM(1, 4, bidirectional=True, dtype=np.float64, rng=0)

@@ -21,6 +21,7 @@ from helpers import FD_TOL, arrays, assert_close, floats, tensor, torch_vjp
 from numpy_attn import functional as F
 from numpy_attn import nn
 from numpy_attn.gradcheck import check_module
+from numpy_attn.nn.attention import self_attention_grad
 from torch_ref import attention as ref
 from torch_ref.convert import numpy_to_torch, torch_grads, torch_to_numpy
 
@@ -421,7 +422,9 @@ def test_multihead_self_attention_gradient_is_the_sum_of_the_three(data, b, t, h
     assert np_mod._saved()[0][0] == "fused"
     g = data.draw(arrays(out.shape), label="grad_out")
     np_mod.zero_grad()
-    dx = sum(np_mod.backward(g))
+    grads = np_mod.backward(g)
+    dx = sum(grads)
+    np.testing.assert_array_equal(self_attention_grad(grads), dx)  # the helper's in-place sum: the same numbers
     tx = tensor(x)
     t_out, _ = t_mod(tx, tx, tx, key_padding_mask=torch_mask(kpm))
     assert_close(out, t_out, name="attn_output", scale=out_scale(np_mod, x))
@@ -665,3 +668,34 @@ def test_multihead_reuses_its_private_weights_and_never_ones_it_handed_out():
     np.testing.assert_array_equal(out3, expected_out)
     for ours, theirs in zip(grads, fresh.backward(g)):
         np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("self_attention", [True, False])
+def test_multihead_workspace_gives_a_fresh_modules_numbers_and_leaves_returned_arrays_alone(self_attention):
+    """The module keeps its internal arrays (projections, A, context, dq, dk, dv) from call to call: over
+    changing shapes each round gives bit for bit what a fresh module gives, parameter gradients
+    included, and what earlier rounds returned stays as it was."""
+    rng = np.random.default_rng(13)
+    kwargs = dict(batch_first=True, dtype=np.float64) if self_attention else dict(kdim=3, vdim=5, dtype=np.float64)
+    model = nn.MultiheadAttention(4, 2, rng=4, **kwargs)
+    kept = []
+    for b, L, S in [(2, 3, 3), (2, 3, 3), (1, 6, 6), (2, 3, 3)]:
+        fresh = nn.MultiheadAttention(4, 2, **kwargs)
+        fresh.load_state_dict(model.state_dict())
+        if self_attention:
+            q = rng.standard_normal((b, L, 4))
+            inputs, g = (q, q, q), rng.standard_normal((b, L, 4))
+        else:
+            inputs = tuple(rng.standard_normal((S if d != 4 else L, b, d)) for d in (4, 3, 5))
+            g = rng.standard_normal((L, b, 4))
+        results = []
+        for m in (model, fresh):
+            m.zero_grad()
+            out, weights = m(*inputs)
+            results.append([out, weights, *m.backward(g), *(p.grad for _, p in m.named_parameters())])
+        for ours, theirs in zip(*results):
+            np.testing.assert_array_equal(ours, theirs)
+        kept.append((results[0][:5], [a.copy() for a in results[0][:5]]))
+    for returned, copies in kept:
+        for a, b in zip(returned, copies):
+            np.testing.assert_array_equal(a, b)

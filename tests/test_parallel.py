@@ -3,14 +3,17 @@
 import os
 import signal
 import threading
+from unittest import mock
 
 import numpy as np
 import pytest
+import threadpoolctl
 from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import num_threads
 from numpy_attn import parallel
+from numpy_attn.blas import limit_blas_threads
 
 
 @given(sizes=st.lists(st.integers(0, 4), max_size=9), threads=st.integers(1, 4))
@@ -70,3 +73,53 @@ def test_a_forked_child_gets_threads_of_its_own():
             os._exit(0 if sorted(done) == [1, 2] else 1)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@given(m=st.integers(1, 30), k=st.integers(1, 30), n=st.integers(1, 30), threads=st.integers(2, 3),
+       transposed=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_matmul_in_blocks_is_the_product(m, k, n, threads, transposed, dtype):
+    """Rows of a (or columns of b) in one block per thread: every entry is still a dot product over k, so it
+    differs from np.matmul's by at most two dot-product rounding errors, 2 gamma_k (|a| @ |b|),
+    gamma_k = k u / (1 - k u). The output starts as NaN: a block left out would show."""
+    rng = np.random.default_rng([m, k, n])
+    a = rng.standard_normal((k, m) if transposed else (m, k)).astype(dtype)
+    a = a.T if transposed else a  # a strided operand, as g2.T in linear_param_grads
+    b = rng.standard_normal((k, n)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype)
+    with num_threads(threads), mock.patch.object(parallel, "SPLIT_MACS", 1), parallel.own_cores():
+        assert parallel.matmul(a, b, out=out) is out
+        fresh = parallel.matmul(a, b)
+    u = np.finfo(dtype).eps / 2
+    bound = 2 * (k * u / (1 - k * u)) * (np.abs(a) @ np.abs(b))
+    for got in (out, fresh):
+        assert got.dtype == dtype and np.all(np.abs(got - a @ b) <= bound)
+
+
+def test_matmul_shares_out_a_large_product_only_inside_own_cores():
+    calls = []
+    tall, wide = (np.ones((8, 4)), np.ones((4, 6))), (np.ones((2, 4)), np.ones((4, 8)))  # 192 and 64 multiply-adds
+    with num_threads(2), mock.patch.object(parallel, "share_out", lambda work, groups: calls.append(groups)):
+        with mock.patch.object(parallel, "SPLIT_MACS", 64):
+            parallel.matmul(*tall)  # outside own_cores: the BLAS's own threads
+            with parallel.own_cores():
+                parallel.matmul(*tall)
+                parallel.matmul(*wide)
+        with mock.patch.object(parallel, "SPLIT_MACS", 65), parallel.own_cores():
+            parallel.matmul(*wide)  # too small
+    halves = [[slice(0, 4)], [slice(4, 8)]]
+    assert calls == [halves, halves]  # the rows of a (8 > 6), then the columns of b (8 > 2)
+
+
+def test_own_cores_holds_the_blas_to_one_thread_while_threads_are_on():
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+    with limit_blas_threads(2):
+        if not blas_threads():
+            pytest.skip("threadpoolctl finds no BLAS library to count threads of")
+        outside = blas_threads()
+        with num_threads(2), parallel.own_cores():
+            assert set(blas_threads()) == {1}
+        with num_threads(1), parallel.own_cores():
+            assert blas_threads() == outside
+        assert blas_threads() == outside

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn, optim, plots
+from ..nn.attention import self_attention_grad
 from .._validate import as_generator
 
 FILLER = ["the", "a", "movie", "film", "plot", "was", "is", "and", "actors", "story", "it", "this", "very",
@@ -66,7 +67,7 @@ class TextAttentionClassifier(nn.Module):
     def backward(self, grad_logits):
         grad_z, grad_e = F.attention_pool_backward((self.classifier.backward(grad_logits), None), self._saved())
         grad_z = grad_z + self.attention.backward(grad_e[..., None])  # z feeds the pooling and the scorer
-        grad_z0 = grad_z + sum(self.self_attn.backward(grad_z))  # z = z0 + MHA(z0, z0, z0)
+        grad_z0 = grad_z + self_attention_grad(self.self_attn.backward(grad_z))  # z = z0 + MHA(z0, z0, z0)
         self.embedding.backward(self.pos_encoding.backward(grad_z0))
 
     def self_attention_weights(self, tokens):

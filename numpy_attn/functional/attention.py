@@ -25,6 +25,7 @@ import numpy as np
 
 from .._validate import as_float_array, check_probability
 from ..parallel import share_out
+from ..workspace import Workspace
 from .dropout import dropout_mask
 
 
@@ -71,16 +72,17 @@ def _tile_groups(batch, L, S, itemsize):
 
 
 def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, rng=None,
-                                 weights_out=None):
+                                 workspace=None):
     """out = dropout(softmax(q k^T * scale + bias)) v. Returns (out: (..., L, Ev), cache).
 
     attn_mask: bool (True = takes part) or float (added), broadcastable to (..., L, S); None for none.
     dropout_p: drop probability on the weights A, drawn from ``rng`` (always applied when > 0, as in
     PyTorch: pass 0 in eval mode). The mask is a constant: it gets no gradient.
     ``cache.weights`` holds A (..., L, S), the leading dims those of q, k and v broadcast.
-    weights_out: None, or a C-contiguous array of A's shape and dtype to write A into, e.g. the previous
-    call's, when that call's cache is done with: fresh memory for a large A costs the operating system
-    more than the softmax does (at (8, 8, 1024, 1024), about 0.5 s of page faults in 4 KiB pages).
+    workspace: a ``Workspace`` (``numpy_attn/workspace.py``) to keep A, q * scale and out in from call to
+    call: fresh memory for a large A costs the operating system more than the softmax does (at
+    (8, 8, 1024, 1024), about 0.5 s of page faults in 4 KiB pages). The returned out and the cache are
+    then its arrays, valid until the next call with it.
     """
     q, k, v = _check_qkv(q, k, v)
     check_probability(dropout_p, "dropout_p")
@@ -92,12 +94,14 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
         _check_mask_shape(bias, attn_mask, batch + (L, S))
         bias = np.broadcast_to(bias, batch + (L, S))
 
-    q_scaled = q * scale  # scaling q (L x E) is cheaper than scaling the scores (L x S); same product
+    ws = Workspace() if workspace is None else workspace
+    # scaling q (L x E) is cheaper than scaling the scores (L x S); same product
+    q_scaled = np.multiply(q, scale, out=ws.empty_like("q_scaled", q))
     qs, ks, vs = (np.broadcast_to(x, batch + x.shape[-2:]) for x in (q_scaled, k, v))  # views, no copies
-    weights = _weights_buffer(weights_out, batch + (L, S), q.dtype)
+    weights = ws.empty("weights", batch + (L, S), q.dtype)
     # Outputs keep q's memory order (empty_like, order "K"): for heads split from a (B, L, E) array that is
     # (B, L, H, d), so merging the heads back is a view and not a copy.
-    out = np.empty_like(qs, shape=batch + (L, v.shape[-1]))
+    out = ws.empty_like("out", qs, shape=batch + (L, v.shape[-1]))
     mask = None if dropout_p == 0.0 else dropout_mask(weights.shape, dropout_p, q.dtype, rng)
 
     def forward_tiles(tiles):
@@ -114,8 +118,9 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     return out, AttentionCache(q_scaled, k, v, weights, mask, out, scale, q.shape)
 
 
-def scaled_dot_product_attention_backward(grad_out, cache):
+def scaled_dot_product_attention_backward(grad_out, cache, workspace=None):
     """grad_out: (..., L, Ev) -> (dq, dk, dv), each of the shape of its input (broadcast dims summed).
+    workspace: as in the forward (it may be the forward's: the names differ); dq, dk, dv are then its arrays.
 
         dv = P^T g                                     out = P v
         dP = g v^T;  dA = dP * mask                    P = A * mask (no mask without dropout)
@@ -131,7 +136,9 @@ def scaled_dot_product_attention_backward(grad_out, cache):
     batch, (L, S) = weights.shape[:-2], weights.shape[-2:]
     qs, ks, vs = (np.broadcast_to(x, batch + x.shape[-2:]) for x in (q_scaled, k, v))
     r = np.einsum("...le,...le->...l", grad_out, out)[..., None]  # r_i = g_i . out_i: (..., L, 1)
-    dq, dk, dv = np.empty_like(qs), np.zeros_like(ks), np.zeros_like(vs)  # each in its input's memory order
+    ws = Workspace() if workspace is None else workspace
+    dq, dk, dv = (ws.empty_like(name, x) for name, x in (("dq", qs), ("dk", ks), ("dv", vs)))  # inputs' memory order
+    dk[...], dv[...] = 0, 0  # sums over the row blocks of a matrix
 
     def backward_tiles(tiles):  # a group's tiles run on one thread: they add into the same dk[n], dv[n]
         for tile in tiles:
@@ -149,18 +156,6 @@ def scaled_dot_product_attention_backward(grad_out, cache):
     share_out(backward_tiles, _tile_groups(batch, L, S, weights.dtype.itemsize))
     dq *= scale
     return _sum_to_shape(dq, q_shape), _sum_to_shape(dk, k.shape), _sum_to_shape(dv, v.shape)
-
-
-def _weights_buffer(weights_out, shape, dtype):
-    if weights_out is None:
-        return np.empty(shape, dtype)
-    if not isinstance(weights_out, np.ndarray) or weights_out.shape != shape or weights_out.dtype != dtype \
-            or not weights_out.flags.c_contiguous or not weights_out.flags.writeable:
-        got = (f"shape {weights_out.shape}, dtype {weights_out.dtype}, C-contiguous "
-               f"{weights_out.flags.c_contiguous}" if isinstance(weights_out, np.ndarray) else type(weights_out).__name__)
-        raise ValueError(f"weights_out: expected a writeable C-contiguous array of shape {shape} and dtype "
-                         f"{np.dtype(dtype)}, got {got}")
-    return weights_out
 
 
 def softmax_rows_(scores):

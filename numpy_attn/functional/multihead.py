@@ -17,6 +17,8 @@ identical sum over d (scores) or m (out) for each (b, h).
 import numpy as np
 
 from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
+from ..parallel import matmul
+from ..workspace import Workspace
 from .linear import linear, linear_backward, linear_param_grads
 
 
@@ -33,12 +35,12 @@ def merge_heads(x):
 
 
 def multi_head_attention(q, k, v, num_heads, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, rng=None,
-                         weights_out=None):
+                         workspace=None):
     """Attention in each of ``num_heads`` heads, heads merged: out = merge(SDPA(split(q), split(k), split(v))).
 
     q: (B, L, E), k: (B, S, E), v: (B, S, Ev), E and Ev divisible by num_heads; the projections are
     done already. attn_mask: SDPA's convention (bool True = takes part, float added), broadcastable
-    to (B, H, L, S). scale defaults to 1/sqrt(E / num_heads); weights_out: see
+    to (B, H, L, S). scale defaults to 1/sqrt(E / num_heads); workspace: see
     ``scaled_dot_product_attention``. Returns (out: (B, L, Ev), cache); ``cache.weights`` is A: (B, H, L, S).
     """
     for x, name in ((q, "query"), (k, "key"), (v, "value")):
@@ -46,41 +48,43 @@ def multi_head_attention(q, k, v, num_heads, attn_mask=None, dropout_p=0.0, is_c
             raise ValueError(f"{name}: expected (B, T, D) with D divisible by num_heads={num_heads}, "
                              f"got shape {np.shape(x)}")
     heads = [split_heads(x, num_heads) for x in (q, k, v)]
-    out, cache = scaled_dot_product_attention(*heads, attn_mask, dropout_p, is_causal, scale, rng, weights_out)
+    out, cache = scaled_dot_product_attention(*heads, attn_mask, dropout_p, is_causal, scale, rng, workspace)
     return merge_heads(out), cache
 
 
-def multi_head_attention_backward(grad_out, cache):
-    """grad_out: (B, L, Ev) -> (dq: (B, L, E), dk: (B, S, E), dv: (B, S, Ev))."""
+def multi_head_attention_backward(grad_out, cache, workspace=None):
+    """grad_out: (B, L, Ev) -> (dq: (B, L, E), dk: (B, S, E), dv: (B, S, Ev)); workspace as in the forward."""
     num_heads = cache.weights.shape[1]
-    grads = scaled_dot_product_attention_backward(split_heads(grad_out, num_heads), cache)  # out = merge(...)
+    grads = scaled_dot_product_attention_backward(split_heads(grad_out, num_heads), cache, workspace)  # out = merge(...)
     return tuple(merge_heads(g) for g in grads)  # heads = split(x): the inverse of a split is a merge
 
 
-def in_projection(query, key, value, weights, bias=None):
+def in_projection(query, key, value, weights, bias=None, workspace=None):
     """q = query W_q^T + b_q,  k = key W_k^T + b_k,  v = value W_v^T + b_v.
 
     weights: the packed ``in_proj_weight`` (3E, E) = [W_q; W_k; W_v], or a tuple (W_q: (E, E),
     W_k: (E, kdim), W_v: (E, vdim)); bias: the packed (3E,) or None.
     query: (*, E), key: (*, kdim), value: (*, vdim). Returns ((q, k, v), cache).
+    workspace: a ``Workspace`` to keep q, k, v in (they are then its arrays, valid until the next call).
 
     Self-attention (query is key is value, packed weights): one product x W^T, (*, 3E), then three
     column views. Row block i of W gives column block i of x W^T, so the numbers are the same as three
     separate products; one wide BLAS call is faster.
     """
-    packed = not isinstance(weights, tuple)
+    packed, ws = not isinstance(weights, tuple), Workspace() if workspace is None else workspace
     blocks = np.split(weights, 3) if packed else weights
     biases = (None,) * 3 if bias is None else np.split(bias, 3)
     if packed and query is key and key is value:
-        x, cache = linear(query, weights, bias)
+        x, cache = linear(query, weights, bias, out=_rows_for(ws, "qkv", query, weights))
         E = weights.shape[1]
         return (x[..., :E], x[..., E:2 * E], x[..., 2 * E:]), ("fused", cache, blocks)
-    outs, caches = zip(*(linear(x, w, b) for x, w, b in zip((query, key, value), blocks, biases)))
+    outs, caches = zip(*(linear(x, w, b, out=_rows_for(ws, name, x, w))
+                         for name, x, w, b in zip("qkv", (query, key, value), blocks, biases)))
     return outs, ("separate", caches, packed)
 
 
-def in_projection_backward(grads, cache):
-    """grads: (dq, dk, dv) -> (d_query, d_key, d_value, d_weights, d_bias).
+def in_projection_backward(grads, cache, workspace=None):
+    """grads: (dq, dk, dv) -> (d_query, d_key, d_value, d_weights, d_bias); workspace as in the forward.
 
     d_weights has the structure of ``weights`` (a (3E, E) array or a tuple of three); d_bias is (3E,) or
     None. The three input gradients are returned separately even when query is key is value: that
@@ -90,16 +94,23 @@ def in_projection_backward(grads, cache):
     if kind == "fused":
         x2, _, has_bias = caches  # the one linear(x, W, b) of the forward; x2 is x as rows (N, E)
         rows = [gi.reshape(len(x2), -1) for gi in grads]  # (N, E) each
-        g2 = np.concatenate(rows, axis=1)  # x W^T was split into column blocks: join their gradients
+        ws = Workspace() if workspace is None else workspace
+        g2 = ws.empty("grad_qkv", (len(x2), sum(r.shape[1] for r in rows)), x2.dtype)
+        np.concatenate(rows, axis=1, out=g2)  # x W^T was split into column blocks: join their gradients
         d_weights, d_bias = linear_param_grads(g2, x2, has_bias)  # all three blocks in one product each
         # q = x W_q^T -> dx = dq W_q, one per use of x; 2-D products, as in linear_backward
-        d_inputs = [(r @ wi).reshape(gi.shape[:-1] + (wi.shape[1],)) for r, gi, wi in zip(rows, grads, extra)]
+        d_inputs = [matmul(r, wi).reshape(gi.shape[:-1] + (wi.shape[1],)) for r, gi, wi in zip(rows, grads, extra)]
         return (*d_inputs, d_weights, d_bias)
     results = [linear_backward(g, c) for g, c in zip(grads, caches)]
     d_inputs = [r[0] for r in results]
     d_weights = tuple(r[1] for r in results)
     d_bias = None if results[0][2] is None else np.concatenate([r[2] for r in results])
     return (*d_inputs, np.concatenate(d_weights) if extra else d_weights, d_bias)
+
+
+def _rows_for(workspace, name, x, weight):
+    """A kept array for y = linear(x, W): x's leading shape, W's rows as the last dim, matmul's dtype."""
+    return workspace.empty(name, np.shape(x)[:-1] + (len(weight),), np.result_type(np.asarray(x), weight))
 
 
 def merge_masks(attn_mask, key_padding_mask, is_causal, batch, num_heads, L, S, dtype):

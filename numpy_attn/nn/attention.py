@@ -15,7 +15,9 @@ import math
 import numpy as np
 
 from .. import functional as F
+from .. import parallel
 from .._validate import as_float_array, as_generator, as_module_input, check_dtype, check_probability
+from ..workspace import Workspace
 from . import init
 from .linear import Linear
 from .module import Module
@@ -131,7 +133,7 @@ class MultiheadAttention(Module):
       module outputs out_proj.bias there) and its weights are zero; PyTorch gives NaN on that row.
     backward(grad_attn_output) -> (grad_query, grad_key, grad_value), adding into the parameter grads.
       Self-attention (one array passed as query, key and value): that array's gradient is the **sum**
-      grad_query + grad_key + grad_value; form it yourself (PyTorch's x.grad).
+      grad_query + grad_key + grad_value (PyTorch's x.grad): ``self_attention_grad(mha.backward(g))``.
     """
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False, kdim=None, vdim=None,
@@ -145,7 +147,7 @@ class MultiheadAttention(Module):
         self.kdim = E if kdim is None else kdim
         self.vdim = E if vdim is None else vdim
         self._qkv_same_embed_dim = self.kdim == E and self.vdim == E
-        self._workspace = None  # the last forward's attention weights, when no caller holds them
+        self._workspace = Workspace()  # the internal arrays, kept from call to call (see forward)
         self.dropout, self.batch_first, self.rng = dropout, batch_first, rng
         if self._qkv_same_embed_dim:
             self.in_proj_weight = _xavier_uniform((3 * E, E), dtype, rng)
@@ -165,6 +167,12 @@ class MultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
+        with parallel.own_cores():  # its tiles and large products run on this package's threads
+            return self._forward(query, key, value, key_padding_mask, need_weights, attn_mask,
+                                 average_attn_weights, is_causal)
+
+    def _forward(self, query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights,
+                 is_causal):
         self_attention = query is key and key is value
         query, key, value, batched = self._check_inputs(query, key, value)
         if not batched:  # unbatched: a batch of one, squeezed again at the end
@@ -175,17 +183,14 @@ class MultiheadAttention(Module):
         (B, L, E), S = query.shape, key.shape[1]
         bias = F.merge_masks(attn_mask, key_padding_mask, is_causal, B, self.num_heads, L, S, query.dtype)
 
+        # q, k, v, A, the context and the backward's dq, dk, dv are the workspace's arrays, rewritten by each
+        # call: the last cache is dropped first, so a backward can only ever see this call's arrays.
+        self._cache, ws = None, self._workspace
         in_bias = None if self.in_proj_bias is None else self.in_proj_bias.data
-        (q, k, v), proj_cache = F.in_projection(query, key, value, self._proj_weights(), in_bias)
+        (q, k, v), proj_cache = F.in_projection(query, key, value, self._proj_weights(), in_bias, workspace=ws)
         p = self.dropout if self.training else 0.0
-        # The last call's A is rewritten in place when this call has its shape and nobody else holds it:
-        # its cache is dropped first, so a backward can only ever see this call's A.
-        workspace, self._cache, self._workspace = self._workspace, None, None
-        if workspace is not None and workspace.shape != (B, self.num_heads, L, S):
-            workspace = None
-        context, attn_cache = F.multi_head_attention(q, k, v, self.num_heads, bias, p, rng=self.rng,
-                                                     weights_out=workspace)
-        out = self.out_proj(context)  # (B, L, E)
+        context, attn_cache = F.multi_head_attention(q, k, v, self.num_heads, bias, p, rng=self.rng, workspace=ws)
+        out = self.out_proj(context)  # (B, L, E): a new array, the caller's
         self._cache = (proj_cache, attn_cache, batched)
 
         weights = None
@@ -193,16 +198,20 @@ class MultiheadAttention(Module):
             weights = _used_weights(attn_cache)  # (B, H, L, S)
             weights = weights.mean(axis=1) if average_attn_weights else weights
             weights = weights if batched else weights[0]
-        if weights is None or not np.may_share_memory(weights, attn_cache.weights):  # bounds only: cheap, and safe
-            self._workspace = attn_cache.weights  # A stays private: the next call may reuse its memory
+        if weights is not None and np.may_share_memory(weights, attn_cache.weights):  # bounds only: cheap, and safe
+            ws.release("weights")  # A went to the caller: the next call writes its A elsewhere
         return self._from_batch_first(out, batched), weights
 
     def backward(self, grad_attn_output):
+        with parallel.own_cores():
+            return self._backward(grad_attn_output)
+
+    def _backward(self, grad_attn_output):
         proj_cache, attn_cache, batched = self._saved()
         g = self._to_batch_first(np.asarray(grad_attn_output), batched)
         d_context = self.out_proj.backward(g)  # out = context W_o^T + b_o
-        dq, dk, dv = F.multi_head_attention_backward(d_context, attn_cache)
-        d_query, d_key, d_value, d_w, d_b = F.in_projection_backward((dq, dk, dv), proj_cache)
+        dq, dk, dv = F.multi_head_attention_backward(d_context, attn_cache, self._workspace)
+        d_query, d_key, d_value, d_w, d_b = F.in_projection_backward((dq, dk, dv), proj_cache, self._workspace)
         if self._qkv_same_embed_dim:
             self.in_proj_weight.accumulate(d_w)
         else:
@@ -214,8 +223,9 @@ class MultiheadAttention(Module):
 
     def _check_inputs(self, query, key, value):
         query = as_float_array(query, "MultiheadAttention query", ndim=(2, 3))
-        key = as_float_array(key, "MultiheadAttention key", ndim=query.ndim)
-        value = as_float_array(value, "MultiheadAttention value", ndim=query.ndim)
+        # Self-attention passes one array three times: its values are checked once.
+        key = query if key is query else as_float_array(key, "MultiheadAttention key", ndim=query.ndim)
+        value = key if value is key else as_float_array(value, "MultiheadAttention value", ndim=query.ndim)
         for x, name, size in ((query, "query", self.embed_dim), (key, "key", self.kdim), (value, "value", self.vdim)):
             check_dtype(x, f"MultiheadAttention {name}", self.out_proj.weight.dtype)
             if x.shape[-1] != size:
@@ -246,6 +256,15 @@ class MultiheadAttention(Module):
     def extra_repr(self):
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, "
                 f"batch_first={self.batch_first}, kdim={self.kdim}, vdim={self.vdim}")
+
+
+def self_attention_grad(grads):
+    """x's gradient when x was query, key and value: grad_query + grad_key + grad_value, summed into
+    grad_query (the three are new arrays of the backward's, so no other copy is made)."""
+    grad_query, grad_key, grad_value = grads
+    grad_query += grad_key
+    grad_query += grad_value
+    return grad_query
 
 
 def _used_weights(cache):

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._validate import as_generator
 from .activation import ReLU
-from .attention import MultiheadAttention
+from .attention import MultiheadAttention, self_attention_grad
 from .container import Sequential
 from .dropout import Dropout
 from .linear import Linear
@@ -51,7 +51,7 @@ class TransformerEncoderLayer(Module):
         return self.dropout1(out)
 
     def _sa_backward(self, grad):
-        return sum(self.self_attn.backward(self.dropout1.backward(grad)))  # x is query, key and value
+        return self_attention_grad(self.self_attn.backward(self.dropout1.backward(grad)))  # x: query, key, value
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         masks = (src_mask, src_key_padding_mask, is_causal)

@@ -1,0 +1,37 @@
+"""numpy_attn.workspace: kept arrays, their memory order, and letting one go."""
+
+import numpy as np
+
+from numpy_attn.workspace import Workspace
+
+
+def test_workspace_gives_back_the_same_array_for_the_same_request():
+    ws = Workspace()
+    a = ws.empty("a", (2, 3), np.float32)
+    assert ws.empty("a", (2, 3), np.float32) is a
+    assert ws.empty("b", (2, 3), np.float32) is not a
+    b = ws.empty("a", (3, 2), np.float32)
+    assert b is not a and b.shape == (3, 2)
+    assert ws.empty("a", (3, 2), np.float64).dtype == np.float64
+
+
+def test_empty_like_keeps_the_prototypes_memory_order():
+    """As np.empty_like (order 'K'): heads split from (B, T, H*d) give (B, H, T, d) arrays in (B, T, H, d)
+    memory, and so does the kept array; merging its heads back is then a view. A second request gets it again."""
+    ws = Workspace()
+    heads = np.zeros((2, 5, 12), np.float32).reshape(2, 5, 3, 4).transpose(0, 2, 1, 3)
+    for name, shape in (("same", None), ("wider", (2, 3, 5, 6))):
+        a = ws.empty_like(name, heads, shape)
+        want = np.empty_like(heads, shape=shape)
+        assert (a.shape, a.strides, a.dtype) == (want.shape, want.strides, want.dtype)
+        assert np.shares_memory(a.transpose(0, 2, 1, 3).reshape(2, 5, -1), a)
+        assert np.shares_memory(ws.empty_like(name, heads, shape), a)
+
+
+def test_release_hands_the_array_over():
+    ws = Workspace()
+    a = ws.empty("a", (3,), np.float64)
+    ws.release("a")
+    b = ws.empty("a", (3,), np.float64)
+    assert b is not a and not np.shares_memory(a, b)
+    ws.release("never kept")  # nothing to forget: no error
