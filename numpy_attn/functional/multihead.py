@@ -17,9 +17,8 @@ identical sum over d (scores) or m (out) for each (b, h).
 import numpy as np
 
 from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
-from ..parallel import matmul
 from ..workspace import Workspace
-from .linear import linear, linear_backward, linear_param_grads
+from .linear import linear, linear_backward
 
 
 def split_heads(x, num_heads):
@@ -75,37 +74,30 @@ def in_projection(query, key, value, weights, bias=None, workspace=None):
     blocks = np.split(weights, 3) if packed else weights
     biases = (None,) * 3 if bias is None else np.split(bias, 3)
     if packed and query is key and key is value:
-        x, cache = linear(query, weights, bias, out=_rows_for(ws, "qkv", query, weights))
+        x, (x2, _, has_bias) = linear(query, weights, bias, out=_rows_for(ws, "qkv", query, weights))
         E = weights.shape[1]
-        return (x[..., :E], x[..., E:2 * E], x[..., 2 * E:]), ("fused", cache, blocks)
+        # The backward's caches are those of the three products the wide one stands for, all on the same x.
+        return (x[..., :E], x[..., E:2 * E], x[..., 2 * E:]), ([(x2, w, has_bias) for w in blocks], packed)
     outs, caches = zip(*(linear(x, w, b, out=_rows_for(ws, name, x, w))
                          for name, x, w, b in zip("qkv", (query, key, value), blocks, biases)))
-    return outs, ("separate", caches, packed)
+    return outs, (caches, packed)
 
 
-def in_projection_backward(grads, cache, workspace=None):
-    """grads: (dq, dk, dv) -> (d_query, d_key, d_value, d_weights, d_bias); workspace as in the forward.
+def in_projection_backward(grads, cache):
+    """grads: (dq, dk, dv) -> (d_query, d_key, d_value, d_weights, d_bias).
 
     d_weights has the structure of ``weights`` (a (3E, E) array or a tuple of three); d_bias is (3E,) or
-    None. The three input gradients are returned separately even when query is key is value: that
-    array's gradient is their sum (d_query + d_key + d_value), which the caller forms.
+    None. Each projection's backward is ``linear_backward``'s, also after the forward's one wide product
+    (joining dq, dk, dv into one (N, 3E) gradient for one wide product back would cost a pass over them).
+    The three input gradients are returned separately even when query is key is value: that array's
+    gradient is their sum (d_query + d_key + d_value), which the caller forms.
     """
-    kind, caches, extra = cache
-    if kind == "fused":
-        x2, _, has_bias = caches  # the one linear(x, W, b) of the forward; x2 is x as rows (N, E)
-        rows = [gi.reshape(len(x2), -1) for gi in grads]  # (N, E) each
-        ws = Workspace() if workspace is None else workspace
-        g2 = ws.empty("grad_qkv", (len(x2), sum(r.shape[1] for r in rows)), x2.dtype)
-        np.concatenate(rows, axis=1, out=g2)  # x W^T was split into column blocks: join their gradients
-        d_weights, d_bias = linear_param_grads(g2, x2, has_bias)  # all three blocks in one product each
-        # q = x W_q^T -> dx = dq W_q, one per use of x; 2-D products, as in linear_backward
-        d_inputs = [matmul(r, wi).reshape(gi.shape[:-1] + (wi.shape[1],)) for r, gi, wi in zip(rows, grads, extra)]
-        return (*d_inputs, d_weights, d_bias)
+    caches, packed = cache
     results = [linear_backward(g, c) for g, c in zip(grads, caches)]
     d_inputs = [r[0] for r in results]
     d_weights = tuple(r[1] for r in results)
     d_bias = None if results[0][2] is None else np.concatenate([r[2] for r in results])
-    return (*d_inputs, np.concatenate(d_weights) if extra else d_weights, d_bias)
+    return (*d_inputs, np.concatenate(d_weights) if packed else d_weights, d_bias)
 
 
 def _rows_for(workspace, name, x, weight):

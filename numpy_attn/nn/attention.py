@@ -211,7 +211,7 @@ class MultiheadAttention(Module):
         g = self._to_batch_first(np.asarray(grad_attn_output), batched)
         d_context = self.out_proj.backward(g)  # out = context W_o^T + b_o
         dq, dk, dv = F.multi_head_attention_backward(d_context, attn_cache, self._workspace)
-        d_query, d_key, d_value, d_w, d_b = F.in_projection_backward((dq, dk, dv), proj_cache, self._workspace)
+        d_query, d_key, d_value, d_w, d_b = F.in_projection_backward((dq, dk, dv), proj_cache)
         if self._qkv_same_embed_dim:
             self.in_proj_weight.accumulate(d_w)
         else:
