@@ -131,7 +131,8 @@ def own_cores():
     they are on (``get_num_threads() > 1``), the BLAS is held to one thread throughout, not only inside
     each ``share_out``, and ``matmul`` shares large products out. A BLAS call on several threads in
     between (a bias gradient's matrix-vector product is one) would leave OpenBLAS's worker spinning for
-    about 0.1 s on the core the next tiles need. Nested blocks are one block."""
+    about 0.1 s on the core the next tiles need. Nested blocks are one block. ``@own_cores()`` decorates
+    a method (``nn.MultiheadAttention.forward``) so that each call runs in a block of its own."""
     if _num_threads == 1 or _owned.get():
         yield
         return

@@ -11,6 +11,7 @@ A subclass supplies the encoder: ``encode(x) -> z: (B, T, D)`` and ``encode_back
 import numpy as np
 
 from .. import functional as F
+from .. import parallel
 from .._validate import as_float_array, as_generator, check_dtype
 from ..nn import Linear, Module, Sequential, Sigmoid, Tanh
 
@@ -23,6 +24,7 @@ class PooledClassifier(Module):
         self.attention = Sequential(Linear(d, 64, dtype=dtype, rng=rng), Tanh(), Linear(64, 1, dtype=dtype, rng=rng))
         self.classifier = Sequential(Linear(d, 1, dtype=dtype, rng=rng), Sigmoid())
 
+    @parallel.own_cores()  # large products (the scorer's Linear(D, 64) over B*T rows) on this package's threads
     def forward(self, x):
         x = as_float_array(x, f"{type(self).__name__} input", ndim=3)
         check_dtype(x, f"{type(self).__name__} input", self.dtype)
@@ -35,6 +37,7 @@ class PooledClassifier(Module):
         self._cache = pool_cache
         return prob, alpha
 
+    @parallel.own_cores()
     def backward(self, grad_prob, grad_alpha=None):
         pool_cache = self._saved()
         grad_context = self.classifier.backward(np.asarray(grad_prob, dtype=self.dtype)[:, None])

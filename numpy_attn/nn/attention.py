@@ -165,14 +165,9 @@ class MultiheadAttention(Module):
             return self.in_proj_weight.data
         return (self.q_proj_weight.data, self.k_proj_weight.data, self.v_proj_weight.data)
 
+    @parallel.own_cores()  # its tiles and large products run on this package's threads
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
-        with parallel.own_cores():  # its tiles and large products run on this package's threads
-            return self._forward(query, key, value, key_padding_mask, need_weights, attn_mask,
-                                 average_attn_weights, is_causal)
-
-    def _forward(self, query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights,
-                 is_causal):
         self_attention = query is key and key is value
         query, key, value, batched = self._check_inputs(query, key, value)
         if not batched:  # unbatched: a batch of one, squeezed again at the end
@@ -202,11 +197,8 @@ class MultiheadAttention(Module):
             ws.release("weights")  # A went to the caller: the next call writes its A elsewhere
         return self._from_batch_first(out, batched), weights
 
+    @parallel.own_cores()
     def backward(self, grad_attn_output):
-        with parallel.own_cores():
-            return self._backward(grad_attn_output)
-
-    def _backward(self, grad_attn_output):
         proj_cache, attn_cache, batched = self._saved()
         g = self._to_batch_first(np.asarray(grad_attn_output), batched)
         d_context = self.out_proj.backward(g)  # out = context W_o^T + b_o
