@@ -125,6 +125,23 @@ def matmul(a, b, out=None):
     return out
 
 
+def matmuls(*pairs):
+    """[a @ b for (a, b) in pairs], 2-D each. Inside ``own_cores``, with at least as many products as
+    threads and each large: whole products shared out, one thread each, so the threads wake once for all
+    of them (a wake-up costs about 0.07 ms here); else ``matmul`` one by one."""
+    if (not _owned.get() or _num_threads == 1 or len(pairs) < _num_threads
+            or min(a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs) < SPLIT_MACS):
+        return [matmul(a, b) for a, b in pairs]
+    outs = [np.empty((a.shape[0], b.shape[1]), np.result_type(a, b)) for a, b in pairs]
+
+    def work(items):
+        for i in items:
+            np.matmul(*pairs[i], out=outs[i])
+
+    share_out(work, [[i] for i in range(len(pairs))])
+    return outs
+
+
 @contextmanager
 def own_cores():
     """A block (a module's whole forward or backward) in which this package's threads have the cores: while

@@ -123,3 +123,27 @@ def test_own_cores_holds_the_blas_to_one_thread_while_threads_are_on():
         with num_threads(1), parallel.own_cores():
             assert blas_threads() == outside
         assert blas_threads() == outside
+
+
+def test_matmuls_gives_each_product_and_wakes_the_threads_once_for_them():
+    rng = np.random.default_rng(3)
+    pairs = [(rng.standard_normal((6, 5)), rng.standard_normal((5, 4))), (rng.standard_normal((5, 6)).T,
+                                                                          rng.standard_normal((5, 3)))]
+    calls = []
+    real_share_out = parallel.share_out
+
+    def counting_share_out(work, groups):
+        calls.append(groups)
+        real_share_out(work, groups)
+
+    with num_threads(2), mock.patch.object(parallel, "share_out", counting_share_out), \
+            mock.patch.object(parallel, "SPLIT_MACS", 6 * 5 * 3):
+        outside = parallel.matmuls(*pairs)  # outside own_cores: np.matmul each, no threads
+        with parallel.own_cores():
+            inside = parallel.matmuls(*pairs)
+            with mock.patch.object(parallel, "SPLIT_MACS", 6 * 5 * 4 + 1):
+                small = parallel.matmuls(*pairs)  # both too small: np.matmul each
+    assert calls == [[[0], [1]]]  # one share_out, a whole product per thread
+    for got in (outside, inside, small):
+        for (a, b), product in zip(pairs, got):
+            np.testing.assert_array_equal(product, a @ b)  # each product is one BLAS call, as a @ b

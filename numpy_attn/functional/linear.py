@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._validate import as_float_array, check_last_dim
-from ..parallel import matmul
+from ..parallel import matmul, matmuls
 
 
 def linear(x, weight, bias=None, out=None):
@@ -28,16 +28,12 @@ def linear_backward(grad_out, cache):
     """grad_out: (*, out_features) -> (grad_x: (*, in), grad_weight: (out, in), grad_bias: (out,) or None)."""
     x2, weight, has_bias = cache
     g2 = grad_out.reshape(-1, weight.shape[0])  # (rows, out), rows as in linear
-    # dy/dx = W. With one output feature g2 @ W is an outer product, which broadcasting computes
-    # 3x faster than a matrix product with inner dimension 1 (same products, no sums).
-    grad_x = g2 * weight if weight.shape[0] == 1 else matmul(g2, weight)
-    grad_x = grad_x.reshape(grad_out.shape[:-1] + (weight.shape[1],))
-    return (grad_x, *linear_param_grads(g2, x2, has_bias))
-
-
-def linear_param_grads(g2, x2, has_bias):
-    """(grad_weight (out, in), grad_bias (out,) or None) of y = x W^T + b, from the rows g2: (N, out) and x2: (N, in)."""
-    grad_weight = matmul(g2.T, x2)  # dy/dW = sum_n g_n x_n^T
+    if weight.shape[0] == 1:
+        # dy/dx = W. With one output feature g2 @ W is an outer product, which broadcasting computes
+        # 3x faster than a matrix product with inner dimension 1 (same products, no sums).
+        grad_x, grad_weight = g2 * weight, matmul(g2.T, x2)
+    else:
+        grad_x, grad_weight = matmuls((g2, weight), (g2.T, x2))  # dy/dx = W;  dy/dW = sum_n g_n x_n^T
     # dy/db = sum_n g_n, written 1^T g2: one BLAS product, 4x faster than g2.sum(axis=0) (which adds row by row)
     grad_bias = np.ones(len(g2), g2.dtype) @ g2 if has_bias else None
-    return grad_weight, grad_bias
+    return grad_x.reshape(grad_out.shape[:-1] + (weight.shape[1],)), grad_weight, grad_bias
