@@ -402,3 +402,28 @@ def test_a_workspace_keeps_its_arrays_and_gives_the_fresh_numbers():
         seen.append((shape, cache.weights, grads[1]))
     assert seen[1][1] is seen[0][1] and np.shares_memory(seen[1][2], seen[0][2])  # same shape: the same arrays
     assert seen[2][1].shape == (1, 7, 7) and not np.shares_memory(seen[3][2], seen[0][2])  # shape changed: new ones
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("S", [1, 2, 64])
+def test_softmax_rows_is_the_softmax_with_and_without_the_shift(dtype, S):
+    """A block within +-limit skips the row-max shift, any other block takes it; both are the softmax.
+    Blocks: rows at the limit and across it; a row just above it (S exp(s) would overflow unshifted);
+    one below it (exp(s) subnormal or zero unshifted); hidden keys. Against float64 from the same inputs,
+    each entry within (S + 4 + 2 * (limit + 20)) eps relative (the rounding of s - m, exp, the row sum,
+    the reciprocal and the product), or below the smallest normal float where float32 underflows."""
+    info = np.finfo(dtype)
+    limit = min(-np.log(info.tiny), np.log(info.max / S)) - 1.0
+    spread = np.linspace(0.0, 20.0, S)
+    blocks = [[np.full(S, limit), np.full(S, -limit), np.linspace(-limit, limit, S)],
+              [np.full(S, np.log(info.max / S) + 0.5)],
+              [np.log(info.tiny) - 0.5 - spread],
+              [np.r_[-np.inf, np.zeros(S - 1)], np.full(S, -np.inf)]]
+    for rows in blocks + [sum(blocks, [])]:
+        block = np.array(rows, dtype=dtype)
+        got = sdpa_module.softmax_rows_(block.copy())
+        exact = block.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            e = np.exp(exact - np.max(exact, axis=-1, keepdims=True))
+            want = np.nan_to_num(e / e.sum(axis=-1, keepdims=True))  # a fully hidden row: 0
+        np.testing.assert_allclose(got, want, rtol=(S + 4 + 2 * (limit + 20)) * info.eps, atol=info.tiny)

@@ -161,16 +161,27 @@ def scaled_dot_product_attention_backward(grad_out, cache, workspace=None):
 def softmax_rows_(scores):
     """Softmax over the last axis, written into ``scores`` (no copy); rows all -inf become zeros.
 
-    a_j = exp(s_j - m) / sum_i exp(s_i - m), m = max_i s_i (the shift cancels and keeps exp <= 1).
-    A row with every key hidden has m = -inf; taking m = 0 and a denominator of 1 there gives a = 0.
+    a_j = exp(s_j - m) / sum_i exp(s_i - m) for any shift m: it cancels. m = max_i s_i keeps exp <= 1, and
+    costs a reduction per row and a subtraction. When every score of the block lies within +-limit (two
+    reductions over the whole block: 35 us against 205 us for a (4, 4, 128, 128) tile), m = 0 is as safe:
+    S exp(limit) stays below the largest float, and exp(-limit) above the smallest normal one (the bound
+    that matters when S <= 3); only the rounding differs. The attention step at (32, 128, 64, 4 heads) went
+    from 16.0 to 13.5 ms. A row with every key hidden has m = -inf; m = 0 and a denominator of 1 give a = 0.
     """
-    m = scores.max(axis=-1, keepdims=True)
-    dead = np.isneginf(m)
-    m[dead] = 0.0
-    scores -= m
-    np.exp(scores, out=scores)
+    info = np.finfo(scores.dtype)
+    limit = min(-np.log(info.tiny), np.log(info.max / scores.shape[-1])) - 1.0  # float32, S = 128: 82.9
+    if -limit <= scores.min() and scores.max() <= limit:  # False for NaN too
+        np.exp(scores, out=scores)
+        dead = None
+    else:
+        m = scores.max(axis=-1, keepdims=True)
+        dead = np.isneginf(m)
+        m[dead] = 0.0
+        scores -= m
+        np.exp(scores, out=scores)
     total = scores @ np.ones((scores.shape[-1], 1), scores.dtype)  # row sums: a BLAS product, 4x faster than .sum
-    total[dead] = 1.0
+    if dead is not None:
+        total[dead] = 1.0
     scores *= np.reciprocal(total)  # one reciprocal per row, then a multiply: cheaper than a divide
     return scores
 
