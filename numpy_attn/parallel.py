@@ -46,6 +46,7 @@ _num_threads = _usable_cores()
 _pool = None  # the worker threads (num_threads - 1 of them: the calling thread takes a share too), made on first use
 _pool_pid = None  # the process that made _pool: a forked child has none of its threads and makes its own
 _owned = contextvars.ContextVar("numpy_attn_own_cores", default=False)  # inside an own_cores block
+_sharing = contextvars.ContextVar("numpy_attn_sharing", default=False)  # inside share_out's work
 
 
 def set_num_threads(n):
@@ -69,22 +70,28 @@ def share_out(work, groups):
     one thread. The groups are cut into at most ``get_num_threads()`` runs of consecutive groups, one run
     per thread, the first on the calling thread. An exception in any thread is raised here.
     The BLAS limit is process-wide: calls from several of your own threads at once share one pool and may
-    leave the BLAS at one thread afterwards (each restores the count it found).
+    leave the BLAS at one thread afterwards (each restores the count it found). A ``share_out`` called
+    from inside ``work`` runs its items on its own thread (a worker waiting on the pool it is part of
+    would wait for ever).
     """
     runs = _consecutive_runs(groups, max(1, min(_num_threads, len(groups))))
-    if len(runs) == 1:
-        work(runs[0])
+    if len(runs) == 1 or _sharing.get():
+        work([item for run in runs for item in run])
         return
     global _pool, _pool_pid
     if _pool is None or _pool_pid != os.getpid():
         _pool, _pool_pid = ThreadPoolExecutor(_num_threads - 1, thread_name_prefix="numpy_attn"), os.getpid()
-    with limit_blas_threads(1):
-        # Each worker runs in a copy of this thread's context, so NumPy's error settings (np.errstate) hold there too.
-        futures = [_pool.submit(contextvars.copy_context().run, work, run) for run in runs[1:]]
-        try:
-            work(runs[0])
-        finally:
-            wait(futures)  # every thread done before the BLAS limit is lifted
+    token = _sharing.set(True)
+    try:
+        with limit_blas_threads(1):
+            # Each worker runs in a copy of this thread's context (np.errstate holds there too, and _sharing).
+            futures = [_pool.submit(contextvars.copy_context().run, work, run) for run in runs[1:]]
+            try:
+                work(runs[0])
+            finally:
+                wait(futures)  # every thread done before the BLAS limit is lifted
+    finally:
+        _sharing.reset(token)
     for f in futures:
         f.result()  # raises a worker's exception, if any
 
@@ -127,8 +134,8 @@ def matmul(a, b, out=None):
 
 def matmuls(*pairs):
     """[a @ b for (a, b) in pairs], 2-D each. Inside ``own_cores``, with at least as many products as
-    threads and each large: whole products shared out, one thread each, so the threads wake once for all
-    of them (a wake-up costs about 0.07 ms here); else ``matmul`` one by one."""
+    threads and each large: whole products shared out among the threads (runs of consecutive products),
+    so the threads wake once for all of them (a wake-up costs about 0.07 ms here); else ``matmul`` one by one."""
     if (not _owned.get() or _num_threads == 1 or len(pairs) < _num_threads
             or min(a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs) < SPLIT_MACS):
         return [matmul(a, b) for a, b in pairs]

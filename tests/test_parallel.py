@@ -3,6 +3,7 @@
 import os
 import signal
 import threading
+from concurrent.futures import Future
 from unittest import mock
 
 import numpy as np
@@ -147,3 +148,32 @@ def test_matmuls_gives_each_product_and_wakes_the_threads_once_for_them():
     for got in (outside, inside, small):
         for (a, b), product in zip(pairs, got):
             np.testing.assert_array_equal(product, a @ b)  # each product is one BLAS call, as a @ b
+
+
+def test_share_out_inside_shared_out_work_runs_on_that_thread():
+    """A worker that shared out again would wait on the pool it belongs to, for ever: a nested call runs its
+    items inline. The pool here runs what it is given at once and counts it, so a regression fails the
+    test instead of hanging it."""
+    class CountingPool:
+        submitted = 0
+
+        def submit(self, fn, *args):
+            CountingPool.submitted += 1
+            done = Future()
+            done.set_result(fn(*args))
+            return done
+
+        def shutdown(self, wait=True):
+            pass
+
+    ran = []
+
+    def outer(items):
+        for item in items:
+            parallel.share_out(ran.extend, [[(item, 0)], [(item, 1)]])
+
+    with num_threads(2), mock.patch.object(parallel, "_pool", CountingPool()), \
+            mock.patch.object(parallel, "_pool_pid", os.getpid()):
+        parallel.share_out(outer, [["a"], ["b"]])
+    assert CountingPool.submitted == 1  # the outer call's second run; the nested calls ran inline
+    assert sorted(ran) == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
