@@ -44,3 +44,8 @@ class Workspace:
         """Forget the array kept under ``name``: it now belongs to whoever holds it (e.g. it was returned
         to a caller), and the next request for ``name`` gets a new one."""
         self._arrays.pop(name, None)
+
+
+def as_workspace(workspace):
+    """``workspace``, or for None a fresh ``Workspace``: every array new, as ``np.empty`` would give."""
+    return Workspace() if workspace is None else workspace

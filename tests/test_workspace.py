@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from numpy_attn.workspace import Workspace
+from numpy_attn.workspace import Workspace, as_workspace
 
 
 def test_workspace_gives_back_the_same_array_for_the_same_request():
@@ -35,3 +35,11 @@ def test_release_hands_the_array_over():
     b = ws.empty("a", (3,), np.float64)
     assert b is not a and not np.shares_memory(a, b)
     ws.release("never kept")  # nothing to forget: no error
+
+
+def test_as_workspace_passes_one_through_and_makes_a_fresh_one_for_none():
+    ws = Workspace()
+    assert as_workspace(ws) is ws
+    a, b = as_workspace(None), as_workspace(None)
+    assert isinstance(a, Workspace) and a is not b
+    assert not np.shares_memory(a.empty("x", (2,), np.float64), b.empty("x", (2,), np.float64))

@@ -25,7 +25,7 @@ import numpy as np
 
 from .._validate import as_float_array, check_probability
 from ..parallel import share_out
-from ..workspace import Workspace
+from ..workspace import as_workspace
 from .dropout import dropout_mask
 
 
@@ -94,7 +94,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
         _check_mask_shape(bias, attn_mask, batch + (L, S))
         bias = np.broadcast_to(bias, batch + (L, S))
 
-    ws = Workspace() if workspace is None else workspace
+    ws = as_workspace(workspace)
     # scaling q (L x E) is cheaper than scaling the scores (L x S); same product
     q_scaled = np.multiply(q, scale, out=ws.empty_like("q_scaled", q))
     qs, ks, vs = (np.broadcast_to(x, batch + x.shape[-2:]) for x in (q_scaled, k, v))  # views, no copies
@@ -136,7 +136,7 @@ def scaled_dot_product_attention_backward(grad_out, cache, workspace=None):
     batch, (L, S) = weights.shape[:-2], weights.shape[-2:]
     qs, ks, vs = (np.broadcast_to(x, batch + x.shape[-2:]) for x in (q_scaled, k, v))
     r = np.einsum("...le,...le->...l", grad_out, out)[..., None]  # r_i = g_i . out_i: (..., L, 1)
-    ws = Workspace() if workspace is None else workspace
+    ws = as_workspace(workspace)
     dq, dk, dv = (ws.empty_like(name, x) for name, x in (("dq", qs), ("dk", ks), ("dv", vs)))  # inputs' memory order
     dk[...], dv[...] = 0, 0  # sums over the row blocks of a matrix
 

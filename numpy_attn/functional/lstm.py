@@ -15,7 +15,7 @@ agree to rounding (tests/test_lstm.py checks them against each other and against
 import numpy as np
 
 from .._validate import as_float_array
-from ..workspace import Workspace
+from ..workspace import as_workspace
 from .activations import sigmoid, sigmoid_backward, tanh_backward
 from .linear import linear, linear_backward
 
@@ -112,7 +112,7 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None):
     for a, name, shape in [(weight_ih, "weight_ih", (S, 4 * H, I)), (weight_hh, "weight_hh", (S, 4 * H, H)),
                            (h0, "h0", (S, B, H)), (c0, "c0", (S, B, H)), (bias, "bias", (S, 4 * H))]:
         _check_shape(a, f"lstm {name}", shape)
-    dtype, ws = x.dtype, Workspace() if workspace is None else workspace
+    dtype, ws = x.dtype, as_workspace(workspace)
     w = _augmented_weights(weight_ih, weight_hh, bias, halve_sigmoid_rows=True)  # (S, 4H, K)
     u = ws.empty("lstm u", (T + 1, w.shape[-1], S, B), dtype)  # u[t] = [h_{t-1}; x_t; 1], and u[T, :H] = h_T
     u[:, H + I:] = 1
@@ -201,7 +201,7 @@ def lstm_backward(grad_out, grad_h_n, grad_c_n, cache, workspace=None):
     for a, name, shape in [(grad_out, "grad_out", (S, T, B, H)), (grad_h_n, "grad_h_n", (S, B, H)),
                            (grad_c_n, "grad_c_n", (S, B, H))]:
         _check_shape(a, f"lstm_backward {name}", shape)
-    dtype, ws = z.dtype, Workspace() if workspace is None else workspace
+    dtype, ws = z.dtype, as_workspace(workspace)
     w_t = _augmented_weights(weight_ih, weight_hh, bias, halve_sigmoid_rows=False).transpose(0, 2, 1)  # (S, K, 4H)
     K = w_t.shape[1]
     # gu[t] = dL/du_t = dL/d[h_{t-1}; x_t; 1]; gu[T, :H] = dL/dh_T from h_n

@@ -17,7 +17,7 @@ identical sum over d (scores) or m (out) for each (b, h).
 import numpy as np
 
 from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
-from ..workspace import Workspace
+from ..workspace import as_workspace
 from .linear import linear, linear_backward
 
 
@@ -70,7 +70,7 @@ def in_projection(query, key, value, weights, bias=None, workspace=None):
     column views. Row block i of W gives column block i of x W^T, so the numbers are the same as three
     separate products; one wide BLAS call is faster.
     """
-    packed, ws = not isinstance(weights, tuple), Workspace() if workspace is None else workspace
+    packed, ws = not isinstance(weights, tuple), as_workspace(workspace)
     blocks = np.split(weights, 3) if packed else weights
     biases = (None,) * 3 if bias is None else np.split(bias, 3)
     if packed and query is key and key is value:
