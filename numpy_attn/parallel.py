@@ -156,7 +156,9 @@ def own_cores():
     each ``share_out``, and ``matmul`` shares large products out. A BLAS call on several threads in
     between (a bias gradient's matrix-vector product is one) would leave OpenBLAS's worker spinning for
     about 0.1 s on the core the next tiles need. Nested blocks are one block. ``@own_cores()`` decorates
-    a method (``nn.MultiheadAttention.forward``) so that each call runs in a block of its own."""
+    a method (``nn.MultiheadAttention.forward``) so that each call runs in a block of its own. The BLAS
+    limit is process-wide, as ``share_out``'s: blocks in several of your threads at once may leave the
+    BLAS at one thread afterwards."""
     if _num_threads == 1 or _owned.get():
         yield
         return
