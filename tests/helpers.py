@@ -15,9 +15,11 @@ import os
 from contextlib import contextmanager
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from threadpoolctl import threadpool_info
 
 from numpy_attn import parallel
 
@@ -117,3 +119,12 @@ def num_threads(n):
         yield
     finally:
         parallel.set_num_threads(before)
+
+
+def blas_thread_counts():
+    """The thread count of each BLAS library threadpoolctl finds loaded (NumPy's among them); the test is
+    skipped where it finds none, as there is then no count to check."""
+    counts = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    if not counts:
+        pytest.skip("threadpoolctl finds no BLAS library under this NumPy, so there is no thread count to check")
+    return counts

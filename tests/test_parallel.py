@@ -8,11 +8,10 @@ from unittest import mock
 
 import numpy as np
 import pytest
-import threadpoolctl
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import num_threads
+from helpers import blas_thread_counts, num_threads
 from numpy_attn import parallel
 from numpy_attn.blas import limit_blas_threads
 
@@ -84,7 +83,7 @@ def test_matmul_in_blocks_is_the_product(m, k, n, threads, transposed, dtype):
     gamma_k = k u / (1 - k u). The output starts as NaN: a block left out would show."""
     rng = np.random.default_rng([m, k, n])
     a = rng.standard_normal((k, m) if transposed else (m, k)).astype(dtype)
-    a = a.T if transposed else a  # a strided operand, as g2.T in linear_param_grads
+    a = a.T if transposed else a  # a strided operand, as g2.T in linear_backward
     b = rng.standard_normal((k, n)).astype(dtype)
     out = np.full((m, n), np.nan, dtype)
     with num_threads(threads), mock.patch.object(parallel, "SPLIT_MACS", 1), parallel.own_cores():
@@ -112,18 +111,13 @@ def test_matmul_shares_out_a_large_product_only_inside_own_cores():
 
 
 def test_own_cores_holds_the_blas_to_one_thread_while_threads_are_on():
-    def blas_threads():
-        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
-
     with limit_blas_threads(2):
-        if not blas_threads():
-            pytest.skip("threadpoolctl finds no BLAS library to count threads of")
-        outside = blas_threads()
+        outside = blas_thread_counts()
         with num_threads(2), parallel.own_cores():
-            assert set(blas_threads()) == {1}
+            assert set(blas_thread_counts()) == {1}
         with num_threads(1), parallel.own_cores():
-            assert blas_threads() == outside
-        assert blas_threads() == outside
+            assert blas_thread_counts() == outside
+        assert blas_thread_counts() == outside
 
 
 def test_matmuls_gives_each_product_and_wakes_the_threads_once_for_them():

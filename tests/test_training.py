@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_info
 
+from helpers import blas_thread_counts
 from numpy_attn import nn
 from numpy_attn.blas import limit_blas_threads
 from numpy_attn.optim import Adam
@@ -238,21 +238,13 @@ def test_bad_data_is_refused():
         fit(model, Adam(model.parameters()), X, y, X, y + 2)
 
 
-def _blas_threads():
-    """The thread count of each BLAS library threadpoolctl finds loaded (NumPy's among them)."""
-    counts = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-    if not counts:
-        pytest.skip("threadpoolctl finds no BLAS library under this NumPy, so there is no thread count to check")
-    return counts
-
-
 def test_limit_blas_threads_sets_and_restores_the_count():
-    before = _blas_threads()
+    before = blas_thread_counts()
     with limit_blas_threads(1):
-        assert _blas_threads() == [1] * len(before)
-    assert _blas_threads() == before
+        assert blas_thread_counts() == [1] * len(before)
+    assert blas_thread_counts() == before
     with limit_blas_threads(None):  # None: leave it as it is
-        assert _blas_threads() == before
+        assert blas_thread_counts() == before
 
 
 class ThreadCounting(MeanPoolClassifier):
@@ -263,12 +255,12 @@ class ThreadCounting(MeanPoolClassifier):
         self.seen = []
 
     def forward(self, x):
-        self.seen.append(_blas_threads())
+        self.seen.append(blas_thread_counts())
         return super().forward(x)
 
 
 def test_fit_and_predict_run_with_the_blas_threads_asked_for():
-    before = _blas_threads()
+    before = blas_thread_counts()
     one = [1] * len(before)
     model, _ = _fit(ThreadCounting(), epochs=1)
     assert model.seen and all(counts == one for counts in model.seen)  # the default: one thread
@@ -277,4 +269,4 @@ def test_fit_and_predict_run_with_the_blas_threads_asked_for():
     assert model.seen == [one]
     model, _ = _fit(ThreadCounting(), epochs=1, blas_threads=None)
     assert model.seen and all(counts == before for counts in model.seen)
-    assert _blas_threads() == before  # restored afterwards
+    assert blas_thread_counts() == before  # restored afterwards
