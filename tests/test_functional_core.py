@@ -10,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from helpers import FD_TOL, arrays, assert_close, shapes, tensor, torch_vjp
 from numpy_attn import functional as F
+from numpy_attn.functional.softmax import softmax_into
 from numpy_attn.gradcheck import check_function
 
 
@@ -130,6 +131,38 @@ def test_softmax_is_stable_at_extreme_logits(dtype):
     assert_close(probs, expected, tol=tol, name="softmax at 1e4")
     assert_close(logp[1], np.log(expected[1]), tol=tol, name="log_softmax at 1e4")
     assert logp[0, 1] == pytest.approx(-2e4 - np.log1p(1 / e), rel=float(tol))  # pytest 9: a float, not np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("S", [1, 2, 64])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_softmax_into_is_the_softmax_with_and_without_the_shift(dtype, S, axis):
+    """A block within +-limit skips the row-max shift, any other block takes it; both are the softmax.
+    Blocks: rows at the limit and across it; a row just above it (S exp(s) would overflow unshifted);
+    one below it (exp(s) subnormal or zero unshifted); hidden keys. Against float64 from the same inputs,
+    each entry within (S + 4 + 2 * (limit + 20)) eps relative (the rounding of s - m, exp, the row sum,
+    the reciprocal and the product), or below the smallest normal float where float32 underflows."""
+    info = np.finfo(dtype)
+    limit = min(-np.log(info.tiny), np.log(info.max / S)) - 1.0
+    spread = np.linspace(0.0, 20.0, S)
+    blocks = [[np.full(S, limit), np.full(S, -limit), np.linspace(-limit, limit, S)],
+              [np.full(S, np.log(info.max / S) + 0.5)],
+              [np.log(info.tiny) - 0.5 - spread],
+              [np.r_[-np.inf, np.zeros(S - 1)], np.full(S, -np.inf)]]
+    for rows in blocks + [sum(blocks, [])]:
+        block = np.array(rows, dtype=dtype)
+        got = softmax_into(block.copy(), np.empty_like(block)) if axis == -1 else \
+            softmax_into(block.T.copy(), np.empty_like(block.T), axis=0).T  # the rows as columns
+        exact = block.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            e = np.exp(exact - np.max(exact, axis=-1, keepdims=True))
+            want = np.nan_to_num(e / e.sum(axis=-1, keepdims=True))  # a fully hidden row: 0
+        np.testing.assert_allclose(got, want, rtol=(S + 4 + 2 * (limit + 20)) * info.eps, atol=info.tiny)
+
+
+def test_softmax_of_an_empty_batch_is_empty():
+    a, cache = F.softmax(np.zeros((0, 3)))
+    assert a.shape == (0, 3) and F.softmax_backward(np.zeros((0, 3)), cache).shape == (0, 3)
 
 
 # --- layer norm ---------------------------------------------------------------------------------
