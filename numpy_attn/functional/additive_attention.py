@@ -19,7 +19,7 @@ from .._validate import as_float_array, as_index_array, check_last_dim, check_nd
 from .activations import tanh, tanh_backward
 from .dropout import dropout, dropout_backward
 from .linear import linear, linear_backward
-from .softmax import softmax, softmax_backward
+from .softmax import softmax, softmax_backward, softmax_into
 
 
 def masked_softmax(scores, keep, axis=-1):
@@ -27,17 +27,15 @@ def masked_softmax(scores, keep, axis=-1):
 
     Hidden positions get weight exactly 0 (not D2L's exp(-1e6)); a row with nothing kept gets all-zero
     weights instead of PyTorch's NaN (softmax of an all -inf row), so its output is 0 and no gradient
-    flows through it. scores: any shape; keep: bool broadcastable to scores, or None (all kept).
+    flows through it: hidden scores are -inf for ``softmax_into``. scores: any shape; keep: bool
+    broadcastable to scores, or None (all kept).
     Returns a (shape of scores) and the cache of ``softmax_backward``, whose VJP a * (g - sum(a g))
     stays exact: a_i = 0 at every hidden position, so those terms drop out of both factors.
     """
     if keep is None:
         return softmax(scores, axis)
-    kept = np.where(keep, scores, -np.inf)
-    m = kept.max(axis=axis, keepdims=True)
-    e = np.exp(kept - np.where(np.isfinite(m), m, 0))  # exp(-inf) = 0 at hidden positions; no overflow
-    total = e.sum(axis=axis, keepdims=True)
-    a = e / np.where(total > 0, total, 1)  # an all-hidden row: 0 / 1 = 0, not 0 / 0
+    kept = np.where(keep, scores, -np.inf)  # a new array: the softmax is written into it
+    a = softmax_into(kept, kept, axis)
     return a, (a, axis)
 
 
