@@ -160,9 +160,11 @@ def test_softmax_into_is_the_softmax_with_and_without_the_shift(dtype, S, axis):
         np.testing.assert_allclose(got, want, rtol=(S + 4 + 2 * (limit + 20)) * info.eps, atol=info.tiny)
 
 
-def test_softmax_of_an_empty_batch_is_empty():
-    a, cache = F.softmax(np.zeros((0, 3)))
-    assert a.shape == (0, 3) and F.softmax_backward(np.zeros((0, 3)), cache).shape == (0, 3)
+@pytest.mark.parametrize("shape, axis", [((0, 3), -1), ((3, 0), -1), ((3, 0), 0), ((0, 3), 0)])
+def test_softmax_of_an_empty_batch_or_over_no_entries_is_empty_as_torch(shape, axis):
+    a, cache = F.softmax(np.zeros(shape), axis)
+    assert a.shape == tuple(torch.softmax(torch.zeros(shape), axis).shape) == shape
+    assert F.softmax_backward(np.zeros(shape), cache).shape == shape
 
 
 # --- layer norm ---------------------------------------------------------------------------------

@@ -463,6 +463,23 @@ def test_multihead_fully_padded_batch_element_gives_out_proj_bias_where_torch_gi
     assert_grads_close(ours2, theirs2)
 
 
+@pytest.mark.parametrize("L, B, S", [(4, 0, 5), (0, 3, 5), (4, 3, 0)])
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_multihead_empty_batch_no_queries_or_no_keys_match_torch(L, B, S, need_weights):
+    """An empty batch or no query rows give empty outputs; no keys (S = 0) give out_proj.bias (each query
+    attends to nothing) and zero input gradients: PyTorch's numbers, parameter gradients included."""
+    rng = np.random.default_rng(6)
+    np_mod, t_mod = mha_pair(6, 2, 3)
+    inputs = (rng.standard_normal((L, B, 6)), rng.standard_normal((S, B, 6)), rng.standard_normal((S, B, 6)))
+    g = rng.standard_normal((L, B, 6))
+    (out, weights, ours), (t_out, t_weights, theirs) = run_both(np_mod, t_mod, inputs, dict(need_weights=need_weights), g)
+    assert out.shape == tuple(t_out.shape)
+    assert_close(out, t_out, name="attn_output")  # empty, or out_proj.bias exactly
+    if need_weights:
+        assert weights.shape == tuple(t_weights.shape)
+    assert_grads_close(ours, theirs)
+
+
 # --- state_dict and init ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs", [{}, dict(bias=False), dict(kdim=3, vdim=5), dict(kdim=3, vdim=5, bias=False),

@@ -325,7 +325,6 @@ ONES = np.ones((2, 3, 4))
     (np.ones(4), ONES, ONES, {}, "query: expected at least 2 dimension"),
     (ONES, np.ones((2, 3, 5)), ONES, {}, r"key: expected last dimension 4 \(query's E\)"),
     (ONES, ONES, np.ones((2, 2, 4)), {}, r"value: expected 3 rows \(key's S\)"),
-    (ONES, np.ones((2, 0, 4)), np.ones((2, 0, 4)), {}, r"at least one key \(S >= 1\)"),
     (ONES, ONES, ONES.astype(np.float32), {}, "value: dtype float32 does not match query's dtype float64"),
     (ONES.astype(int), ONES, ONES, {}, "query: expected a floating-point array"),
     (np.full((2, 3, 4), np.nan), ONES, ONES, {}, "query: contains NaN or inf"),
@@ -404,16 +403,21 @@ def test_a_workspace_keeps_its_arrays_and_gives_the_fresh_numbers():
     assert seen[2][1].shape == (1, 7, 7) and not np.shares_memory(seen[3][2], seen[0][2])  # shape changed: new ones
 
 
-@pytest.mark.parametrize("q_shape, kv_batch", [((2, 0, 4), (2,)), ((0, 2, 4), (0,)), ((3, 0, 2, 4), (3, 0))])
-def test_no_query_rows_or_an_empty_batch_give_empty_outputs_as_torch(q_shape, kv_batch):
-    """Nothing to attend with: out and dq are empty, dk and dv zero (no query used a key), as in PyTorch."""
+@pytest.mark.parametrize("q_shape, kv_shape", [((2, 0, 4), (2, 3)), ((0, 2, 4), (0, 3)), ((3, 0, 2, 4), (3, 0, 3)),
+                                               ((2, 3, 4), (2, 0)), ((3, 4), (0,)), ((2, 1, 4), (1, 0))])
+@pytest.mark.parametrize("is_causal", [False, True])
+def test_no_query_rows_no_keys_or_an_empty_batch_give_the_outputs_of_torch(q_shape, kv_shape, is_causal):
+    """No query rows or an empty batch: out and dq are empty, dk and dv zero (no query used a key). No keys
+    (S = 0): every row attends to nothing, as a fully masked row: out and dq zero, A (..., L, 0). As PyTorch."""
     rng = np.random.default_rng(2)
-    q, k, v = np.zeros(q_shape), rng.standard_normal(kv_batch + (3, 4)), rng.standard_normal(kv_batch + (3, 5))
-    out, cache = F.scaled_dot_product_attention(q, k, v)
-    grads = F.scaled_dot_product_attention_backward(np.zeros(out.shape), cache)
+    q, k, v = rng.standard_normal(q_shape), rng.standard_normal(kv_shape + (4,)), rng.standard_normal(kv_shape + (5,))
+    out, cache = F.scaled_dot_product_attention(q, k, v, is_causal=is_causal)
+    g = rng.standard_normal(out.shape)
+    grads = F.scaled_dot_product_attention_backward(g, cache)
+    assert cache.weights.shape == out.shape[:-1] + (k.shape[-2],)
     tq, tk, tv = tensor(q), tensor(k), tensor(v)
-    t_out = TF.scaled_dot_product_attention(tq, tk, tv)
-    t_grads = torch_vjp(t_out, [tq, tk, tv], [np.zeros(out.shape)])
+    t_out = TF.scaled_dot_product_attention(tq, tk, tv, is_causal=is_causal)
+    t_grads = torch_vjp(t_out, [tq, tk, tv], [g])
     for name, ours, theirs in zip(("out", "dq", "dk", "dv"), (out, *grads), (t_out, *t_grads)):
         assert ours.shape == tuple(theirs.shape), name
         np.testing.assert_array_equal(ours, theirs.detach().numpy(), err_msg=name)

@@ -15,7 +15,8 @@ giving both is an error, as in PyTorch (fold the causal mask into ``attn_mask`` 
 Fully masked rows (every key of query i hidden): softmax would be 0/0. Here that row of A is **zero**,
 so its output is zero and every gradient through it is zero, never NaN: a NaN would silently poison a
 whole training run. PyTorch 2.13's SDPA math backend does the same (its "safe softmax");
-``torch.nn.MultiheadAttention`` with ``need_weights=True`` returns NaN there instead.
+``torch.nn.MultiheadAttention`` with ``need_weights=True`` returns NaN there instead. With no keys at all
+(S = 0) every row is such a row: out and dq are zero, A is (..., L, 0), as in PyTorch.
 """
 
 import math
@@ -60,11 +61,12 @@ ROW_BLOCK_TILES = 4
 def _tile_groups(batch, L, S, itemsize):
     """Index tuples of every tile into (*batch, L, ...) arrays (batch indices or slices, then a row slice),
     in groups: the tiles of one group are row blocks of the same matrices, different groups' tiles of different ones."""
-    matrix = L * S * itemsize
-    if matrix == 0 or 0 in batch:  # no query rows or an empty batch (S >= 1 is checked): nothing to compute
+    if L == 0 or 0 in batch:  # no query rows or an empty batch: nothing to compute
         return []
+    row = max(S, 1) * itemsize  # with no keys (S = 0) a row still has its output to write
+    matrix = L * row
     if matrix >= TILE_BYTES:  # one matrix at a time, whole or in blocks of query rows
-        rows = max(1, ROW_BLOCK_TILES * TILE_BYTES // (S * itemsize))
+        rows = max(1, ROW_BLOCK_TILES * TILE_BYTES // row)
         return [[n + (slice(r, r + rows),) for r in range(0, L, rows)] for n in np.ndindex(*batch)]
     # Whole matrices: the trailing batch dims that fit in a tile are taken whole, the dim before them in
     # chunks, the ones before that one index at a time.
@@ -200,8 +202,6 @@ def _check_qkv(q, k, v):
         raise ValueError(f"key: expected last dimension {q.shape[-1]} (query's E), got shape {k.shape}")
     if v.shape[-2] != k.shape[-2]:
         raise ValueError(f"value: expected {k.shape[-2]} rows (key's S), got shape {v.shape}")
-    if k.shape[-2] == 0:
-        raise ValueError(f"key: expected at least one key (S >= 1), got shape {k.shape}")
     try:
         np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     except ValueError:
