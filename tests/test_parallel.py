@@ -3,6 +3,7 @@
 import os
 import signal
 import threading
+import time
 from concurrent.futures import Future
 from unittest import mock
 
@@ -52,6 +53,40 @@ def test_workers_see_the_callers_numpy_error_settings():
     with num_threads(2), np.errstate(divide="raise"):
         parallel.share_out(work, [[1], [2]])
     assert seen == ["raise", "raise"]
+
+
+def test_share_out_hands_each_group_to_the_thread_that_is_free():
+    """While one thread is held up on a group, the other takes every group after it. With the list cut into
+    fixed halves, group 1 would wait behind group 0 on the held-up thread, group 0 would wait for group 3,
+    and the wait would time out."""
+    rest_done = threading.Event()
+    ran, lock = [], threading.Lock()
+
+    def work(items):
+        if items == [0]:
+            assert rest_done.wait(timeout=10), "groups 1-3 did not run while group 0 was held up"
+        with lock:
+            ran.append(items[0])
+            if sorted(ran) == [1, 2, 3]:
+                rest_done.set()
+
+    with num_threads(2):
+        parallel.share_out(work, [[0], [1], [2], [3]])
+    assert sorted(ran) == [0, 1, 2, 3]
+
+
+def test_share_out_stops_handing_out_groups_after_an_error():
+    ran = []
+
+    def work(items):
+        if items == ["bad"]:
+            raise ArithmeticError("from a group")
+        time.sleep(0.001)
+        ran.append(items[0])
+
+    with num_threads(2), pytest.raises(ArithmeticError, match="from a group"):
+        parallel.share_out(work, [["bad"]] + [[i] for i in range(200)])
+    assert len(ran) < 200  # the other thread stopped at its next group (running them all takes 0.2 s or more)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
