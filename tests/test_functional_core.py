@@ -1,5 +1,8 @@
 """Core functional pairs against PyTorch autograd (float64) and against finite differences."""
 
+import importlib
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +14,8 @@ from hypothesis.extra import numpy as hnp
 from helpers import FD_TOL, arrays, assert_close, shapes, tensor, torch_vjp
 from numpy_attn import functional as F
 from numpy_attn.functional.softmax import softmax_into
+
+layer_norm_module = importlib.import_module("numpy_attn.functional.layer_norm")  # the name alone is the function
 from numpy_attn.gradcheck import check_function
 
 
@@ -169,14 +174,17 @@ def test_softmax_of_an_empty_batch_or_over_no_entries_is_empty_as_torch(shape, a
 
 # --- layer norm ---------------------------------------------------------------------------------
 
-@given(data=st.data(), lead=shapes(1, 2), norm=shapes(1, 2, min_side=2), affine=st.booleans())
-def test_layer_norm_matches_torch(data, lead, norm, affine):
+@given(data=st.data(), lead=shapes(1, 2), norm=shapes(1, 2, min_side=2), affine=st.booleans(),
+       block_bytes=st.sampled_from([8, 100, 1 << 20]))
+def test_layer_norm_matches_torch(data, lead, norm, affine, block_bytes):
+    """block_bytes: blocks of one row, of a few rows, and all rows in one block."""
     x = data.draw(arrays(lead + norm))
     w = data.draw(arrays(norm)) if affine else None
     b = data.draw(arrays(norm)) if affine else None
-    out, cache = F.layer_norm(x, norm, w, b, eps=1e-5)
     g = upstream_like(data, x.shape)
-    gx, gw, gb = F.layer_norm_backward(g, cache)
+    with mock.patch.object(layer_norm_module, "BLOCK_BYTES", block_bytes):
+        out, cache = F.layer_norm(x, norm, w, b, eps=1e-5)
+        gx, gw, gb = F.layer_norm_backward(g, cache)
     leaves = [tensor(x)] + ([tensor(w), tensor(b)] if affine else [])
     tout = TF.layer_norm(leaves[0], norm, *(leaves[1:] if affine else [None, None]), eps=1e-5)
     grads = torch_vjp(tout, leaves, [g])
@@ -189,6 +197,28 @@ def test_layer_norm_matches_torch(data, lead, norm, affine):
         rows = int(np.prod(lead))  # xhat = (x - mean) rstd carries rounding of size rstd max|x| u
         assert_close(gw, grads[1], name="grad_weight", scale=rows * np.abs(g).max() * rstd.max() * np.abs(x).max())
         assert_close(gb, grads[2], name="grad_bias", scale=rows * np.abs(g).max())
+
+
+@pytest.mark.parametrize("shape, norm", [((0, 4), (4,)), ((2, 0, 3, 4), (3, 4)), ((3, 0), (0,))])
+def test_layer_norm_of_an_empty_batch_or_over_no_entries_is_empty_as_torch(shape, norm):
+    x, w, b = np.zeros(shape), np.ones(norm), np.zeros(norm)
+    leaves = [tensor(a) for a in (x, w, b)]
+    grads = torch_vjp(TF.layer_norm(leaves[0], norm, leaves[1], leaves[2]), leaves, [np.ones(shape)])
+    out, cache = F.layer_norm(x, norm, w, b)
+    assert out.shape == shape
+    for got, want in zip(F.layer_norm_backward(np.ones(shape), cache), grads):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_layer_norm_refuses_parameters_and_gradients_of_the_wrong_shape():
+    x = np.ones((2, 3, 4))
+    with pytest.raises(ValueError, match=r"weight: expected shape \(3, 4\) \(normalized_shape\), got \(4,\)"):
+        F.layer_norm(x, (3, 4), np.ones(4))  # would broadcast silently
+    with pytest.raises(ValueError, match=r"layer_norm bias: expected shape \(4,\) \(normalized_shape\), got \(1,\)"):
+        F.layer_norm(x, 4, np.ones(4), np.ones(1))
+    _, cache = F.layer_norm(x, 4, np.ones(4), np.zeros(4))
+    with pytest.raises(ValueError, match=r"grad_out: expected shape \(2, 3, 4\) \(the input's\), got \(3, 4\)"):
+        F.layer_norm_backward(np.ones((3, 4)), cache)
 
 
 def test_layer_norm_finite_differences():
@@ -360,7 +390,7 @@ def test_cross_entropy_and_bce_finite_differences():
     (np.array([[np.inf, 0.0]]), ValueError, "NaN or inf"),
 ])
 def test_bad_values_are_refused_with_a_clear_message(bad, error, match):
-    for fn in (F.tanh, F.softmax, F.sigmoid, lambda x: F.linear(x, np.ones((3, 2)))):
+    for fn in (F.tanh, F.softmax, F.sigmoid, lambda x: F.linear(x, np.ones((3, 2))), lambda x: F.layer_norm(x, 2)):
         with pytest.raises(error, match=match):
             fn(bad)
 

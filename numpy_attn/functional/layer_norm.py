@@ -1,8 +1,21 @@
-"""Layer normalisation over the trailing ``normalized_shape`` dimensions (``torch.nn.functional.layer_norm``)."""
+"""Layer normalisation over the trailing ``normalized_shape`` dimensions (``torch.nn.functional.layer_norm``).
+
+Every row of x, viewed as (N, D) with D = prod(normalized_shape), is normalised on its own, so the work
+runs block by block over rows, each block about BLOCK_BYTES: the passes a block takes (mean, centre,
+variance, scale, shift) then find it in the CPU's cache, where whole-array passes stream each (N, D)
+array through memory once per pass. The sums over a row are ``einsum("nd->n")`` and
+``einsum("nd,nd->n")`` (sums of products with no (N, D) temporary), 1.5-2.5x faster than ``.sum(-1)``
+and single-threaded: a BLAS product with a column of ones is as fast back to back, but OpenBLAS puts
+two threads on it, which after a pause costs a wake-up each (a small layer_norm 3.1 against 1.8 ms).
+The same sums, grouped differently. Forward and backward, float32, against whole-array passes:
+16.8 -> 11.4 ms at (8, 1024, 256), 1.45 -> 0.94 ms at (32, 128, 64), medians of 41 alternating calls.
+"""
 
 import numpy as np
 
 from .._validate import as_float_array
+
+BLOCK_BYTES = 1 << 20
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -12,18 +25,28 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """
     normalized_shape = tuple(np.atleast_1d(normalized_shape).tolist())
     x = as_float_array(x, "layer_norm input")
-    k = len(normalized_shape)
-    if x.shape[x.ndim - k:] != normalized_shape:
+    lead = x.shape[:x.ndim - len(normalized_shape)]
+    if x.shape[len(lead):] != normalized_shape:
         raise ValueError(f"layer_norm input: expected trailing shape {normalized_shape}, got shape {x.shape}")
-    axes = tuple(range(x.ndim - k, x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    centered = x - mean
-    rstd = 1.0 / np.sqrt((centered * centered).mean(axis=axes, keepdims=True) + eps)
-    xhat = centered * rstd
-    out = xhat if weight is None else xhat * weight
-    if bias is not None:
-        out = out + bias
-    return out, (xhat, rstd, weight, bias is not None, axes)
+    w, b = (_affine_param(p, name, normalized_shape) for p, name in ((weight, "weight"), (bias, "bias")))
+    rows = x.reshape(int(np.prod(lead)), int(np.prod(normalized_shape)))  # (N, D): a view when x is contiguous
+    xhat, rstd = np.empty_like(rows), np.empty((len(rows), 1), x.dtype)
+    params = [p for p in (w, b) if p is not None]
+    out = np.empty(rows.shape, np.result_type(rows, *params)) if params else xhat
+    inv_d = 1.0 / max(rows.shape[1], 1)
+    for s in _row_blocks(rows):
+        c = np.subtract(rows[s], _row_sums(rows[s]) * inv_d, out=xhat[s])  # x - mean
+        r = rstd[s]
+        np.einsum("nd,nd->n", c, c, out=r[:, 0])  # sum((x - mean)^2), with no (rows, D) temporary
+        r *= inv_d  # var: the mean of the squares
+        r += eps
+        np.sqrt(r, out=r)
+        np.reciprocal(r, out=r)  # rstd = 1 / sqrt(var + eps)
+        c *= r  # xhat
+        y = c if w is None else np.multiply(c, w, out=out[s])
+        if b is not None:
+            np.add(y, b, out=out[s])
+    return out.reshape(x.shape), (xhat, rstd, w, b is not None, x.shape, normalized_shape)
 
 
 def layer_norm_backward(grad_out, cache):
@@ -32,10 +55,49 @@ def layer_norm_backward(grad_out, cache):
     With xhat = (x - mean) * rstd and d = grad_out * weight (the gradient reaching xhat),
     dx = rstd * (d - mean(d) - xhat * mean(d * xhat)): the two means are the paths through mean and var.
     """
-    xhat, rstd, weight, has_bias, axes = cache
-    lead = tuple(range(xhat.ndim - len(axes)))
-    d = grad_out if weight is None else grad_out * weight  # y = xhat * weight + bias
-    grad_x = rstd * (d - d.mean(axis=axes, keepdims=True) - xhat * (d * xhat).mean(axis=axes, keepdims=True))
-    grad_weight = None if weight is None else (grad_out * xhat).sum(axis=lead)  # dy/dweight = xhat
-    grad_bias = grad_out.sum(axis=lead) if has_bias else None  # dy/dbias = 1
-    return grad_x, grad_weight, grad_bias
+    xhat, rstd, w, has_bias, shape, normalized_shape = cache
+    grad_out = np.asarray(grad_out)
+    if grad_out.shape != shape:
+        raise ValueError(f"layer_norm grad_out: expected shape {shape} (the input's), got {grad_out.shape}")
+    g = grad_out.reshape(xhat.shape)
+    dx = np.empty(g.shape, np.result_type(g, xhat, *(() if w is None else (w,))))
+    grad_w, grad_b = (np.zeros(xhat.shape[1], dx.dtype) if p else None for p in (w is not None, has_bias))
+    inv_d = 1.0 / max(xhat.shape[1], 1)
+    blocks = _row_blocks(xhat)
+    scratch = np.empty((blocks[0].stop, xhat.shape[1]), dx.dtype) if blocks else None  # one block's temporary
+    for s in blocks:
+        xh, d = xhat[s], dx[s]
+        if w is None:
+            np.copyto(d, g[s])
+        else:
+            np.multiply(g[s], w, out=d)  # d: y = xhat * weight + bias
+        mean_d = _row_sums(d) * inv_d
+        d -= np.multiply(xh, np.einsum("nd,nd->n", d, xh)[:, None] * inv_d, out=scratch[:len(xh)])  # xhat mean(d xhat)
+        d -= mean_d
+        d *= rstd[s]
+        if w is not None:
+            grad_w += np.einsum("nd,nd->d", g[s], xh)  # dy/dweight = xhat, summed over the block's rows
+        if has_bias:
+            grad_b += np.einsum("nd->d", g[s])  # dy/dbias = 1
+    return (dx.reshape(shape), *(None if p is None else p.reshape(normalized_shape) for p in (grad_w, grad_b)))
+
+
+def _affine_param(p, name, normalized_shape):
+    """weight or bias as a flat (D,) array, checked against normalized_shape; None stays None."""
+    if p is None:
+        return None
+    p = as_float_array(p, f"layer_norm {name}")
+    if p.shape != normalized_shape:
+        raise ValueError(f"layer_norm {name}: expected shape {normalized_shape} (normalized_shape), got {p.shape}")
+    return p.reshape(-1)
+
+
+def _row_sums(rows):
+    """(n, D) -> (n, 1): the sum of each row."""
+    return np.einsum("nd->n", rows)[:, None]
+
+
+def _row_blocks(rows):
+    """Slices of rows of a (N, D) array, about BLOCK_BYTES each."""
+    per = max(1, BLOCK_BYTES // max(1, rows.shape[1] * rows.itemsize))
+    return [slice(i, i + per) for i in range(0, len(rows), per)]
