@@ -1,6 +1,5 @@
 """Core functional pairs against PyTorch autograd (float64) and against finite differences."""
 
-import importlib
 from unittest import mock
 
 import numpy as np
@@ -13,9 +12,9 @@ from hypothesis.extra import numpy as hnp
 
 from helpers import FD_TOL, arrays, assert_close, shapes, tensor, torch_vjp
 from numpy_attn import functional as F
+from numpy_attn.functional import _rows
 from numpy_attn.functional.softmax import softmax_into
 
-layer_norm_module = importlib.import_module("numpy_attn.functional.layer_norm")  # the name alone is the function
 from numpy_attn.gradcheck import check_function
 
 
@@ -104,16 +103,34 @@ SOFTMAXES = {
 @pytest.mark.parametrize("name", SOFTMAXES)
 @given(data=st.data(), shape=shapes(1, 4), scale=st.sampled_from([1.0, 1e2, 1e4]))
 def test_softmax_matches_torch_any_axis(name, data, shape, scale):
+    """Each block size in turn: over the last axis, blocks of one row, of a few rows, all rows in one."""
     fn, fn_backward, torch_fn = SOFTMAXES[name]
     axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
     x = data.draw(arrays(shape)) * scale
-    out, cache = fn(x, axis=axis)
     g = upstream_like(data, shape)
     tx = tensor(x)
     tout = torch_fn(tx, dim=axis)
-    assert_close(out, tout, name=f"{name} out", scale=1.0)
     grad = torch_vjp(tout, [tx], [g])[0]
-    assert_close(fn_backward(g, cache), grad, name=f"{name} grad", scale=np.abs(g).max() * g.shape[axis])
+    for block_bytes in (8, 100, 1 << 20):
+        with mock.patch.object(_rows, "BLOCK_BYTES", block_bytes):
+            out, cache = fn(x, axis=axis)
+            dx = fn_backward(g, cache)
+        assert_close(out, tout, name=f"{name} out", scale=1.0)
+        assert_close(dx, grad, name=f"{name} grad", scale=np.abs(g).max() * g.shape[axis])
+
+
+@pytest.mark.parametrize("block_bytes", [8, 100, 1 << 20])
+def test_softmax_in_row_blocks_matches_torch(block_bytes):
+    """Rows of 5 float64 (40 bytes): blocks of one row, of two rows, and all 12 rows in one block."""
+    rng = np.random.default_rng(11)
+    x, g = rng.standard_normal((3, 4, 5)) * 3, rng.standard_normal((3, 4, 5))
+    tx = tensor(x)
+    tout = torch.softmax(tx, dim=-1)
+    with mock.patch.object(_rows, "BLOCK_BYTES", block_bytes):
+        out, cache = F.softmax(x)
+        dx = F.softmax_backward(g, cache)
+    assert_close(out, tout, name="softmax out", scale=1.0)
+    assert_close(dx, torch_vjp(tout, [tx], [g])[0], name="softmax grad", scale=np.abs(g).max() * 5)
 
 
 @pytest.mark.parametrize("name", SOFTMAXES)
@@ -182,7 +199,7 @@ def test_layer_norm_matches_torch(data, lead, norm, affine, block_bytes):
     w = data.draw(arrays(norm)) if affine else None
     b = data.draw(arrays(norm)) if affine else None
     g = upstream_like(data, x.shape)
-    with mock.patch.object(layer_norm_module, "BLOCK_BYTES", block_bytes):
+    with mock.patch.object(_rows, "BLOCK_BYTES", block_bytes):
         out, cache = F.layer_norm(x, norm, w, b, eps=1e-5)
         gx, gw, gb = F.layer_norm_backward(g, cache)
     leaves = [tensor(x)] + ([tensor(w), tensor(b)] if affine else [])
@@ -208,6 +225,12 @@ def test_layer_norm_of_an_empty_batch_or_over_no_entries_is_empty_as_torch(shape
     assert out.shape == shape
     for got, want in zip(F.layer_norm_backward(np.ones(shape), cache), grads):
         np.testing.assert_array_equal(got, want)
+
+
+def test_softmax_backward_refuses_a_gradient_of_the_wrong_shape():
+    _, cache = F.softmax(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"softmax grad_out: expected shape \(2, 3\) \(the output's\), got \(3,\)"):
+        F.softmax_backward(np.ones(3), cache)  # would broadcast silently
 
 
 def test_layer_norm_refuses_parameters_and_gradients_of_the_wrong_shape():

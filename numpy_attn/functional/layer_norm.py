@@ -1,9 +1,8 @@
 """Layer normalisation over the trailing ``normalized_shape`` dimensions (``torch.nn.functional.layer_norm``).
 
 Every row of x, viewed as (N, D) with D = prod(normalized_shape), is normalised on its own, so the work
-runs block by block over rows, each block about BLOCK_BYTES: the passes a block takes (mean, centre,
-variance, scale, shift) then find it in the CPU's cache, where whole-array passes stream each (N, D)
-array through memory once per pass. The sums over a row are ``einsum("nd->n")`` and
+runs block by block over rows (``_rows.py``): the passes a block takes (mean, centre, variance, scale,
+shift) find it in the CPU's cache. The sums over a row are ``einsum("nd->n")`` and
 ``einsum("nd,nd->n")`` (sums of products with no (N, D) temporary), 1.5-2.5x faster than ``.sum(-1)``
 and single-threaded: a BLAS product with a column of ones is as fast back to back, but OpenBLAS puts
 two threads on it, which after a pause costs a wake-up each (a small layer_norm 3.1 against 1.8 ms).
@@ -14,8 +13,7 @@ The same sums, grouped differently. Forward and backward, float32, against whole
 import numpy as np
 
 from .._validate import as_float_array
-
-BLOCK_BYTES = 1 << 20
+from ._rows import as_rows, row_blocks
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -25,16 +23,15 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """
     normalized_shape = tuple(np.atleast_1d(normalized_shape).tolist())
     x = as_float_array(x, "layer_norm input")
-    lead = x.shape[:x.ndim - len(normalized_shape)]
-    if x.shape[len(lead):] != normalized_shape:
+    if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
         raise ValueError(f"layer_norm input: expected trailing shape {normalized_shape}, got shape {x.shape}")
     w, b = (_affine_param(p, name, normalized_shape) for p, name in ((weight, "weight"), (bias, "bias")))
-    rows = x.reshape(int(np.prod(lead)), int(np.prod(normalized_shape)))  # (N, D): a view when x is contiguous
+    rows = as_rows(x, len(normalized_shape))  # (N, D)
     xhat, rstd = np.empty_like(rows), np.empty((len(rows), 1), x.dtype)
     params = [p for p in (w, b) if p is not None]
     out = np.empty(rows.shape, np.result_type(rows, *params)) if params else xhat
     inv_d = 1.0 / max(rows.shape[1], 1)
-    for s in _row_blocks(rows):
+    for s in row_blocks(rows):
         c = np.subtract(rows[s], _row_sums(rows[s]) * inv_d, out=xhat[s])  # x - mean
         r = rstd[s]
         np.einsum("nd,nd->n", c, c, out=r[:, 0])  # sum((x - mean)^2), with no (rows, D) temporary
@@ -63,7 +60,7 @@ def layer_norm_backward(grad_out, cache):
     dx = np.empty(g.shape, np.result_type(g, xhat, *(() if w is None else (w,))))
     grad_w, grad_b = (np.zeros(xhat.shape[1], dx.dtype) if p else None for p in (w is not None, has_bias))
     inv_d = 1.0 / max(xhat.shape[1], 1)
-    blocks = _row_blocks(xhat)
+    blocks = row_blocks(xhat)
     scratch = np.empty((blocks[0].stop, xhat.shape[1]), dx.dtype) if blocks else None  # one block's temporary
     for s in blocks:
         xh, d = xhat[s], dx[s]
@@ -95,9 +92,3 @@ def _affine_param(p, name, normalized_shape):
 def _row_sums(rows):
     """(n, D) -> (n, 1): the sum of each row."""
     return np.einsum("nd->n", rows)[:, None]
-
-
-def _row_blocks(rows):
-    """Slices of rows of a (N, D) array, about BLOCK_BYTES each."""
-    per = max(1, BLOCK_BYTES // max(1, rows.shape[1] * rows.itemsize))
-    return [slice(i, i + per) for i in range(0, len(rows), per)]
