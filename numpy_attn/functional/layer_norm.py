@@ -3,11 +3,13 @@
 Every row of x, viewed as (N, D) with D = prod(normalized_shape), is normalised on its own, so the work
 runs block by block over rows (``_rows.py``): the passes a block takes (mean, centre, variance, scale,
 shift) find it in the CPU's cache. The sums over a row are ``einsum("nd->n")`` and
-``einsum("nd,nd->n")`` (sums of products with no (N, D) temporary), 1.5-2.5x faster than ``.sum(-1)``
-and single-threaded: a BLAS product with a column of ones is as fast back to back, but OpenBLAS puts
-two threads on it, which after a pause costs a wake-up each (a small layer_norm 3.1 against 1.8 ms).
-The same sums, grouped differently. Forward and backward, float32, against whole-array passes:
-16.8 -> 11.4 ms at (8, 1024, 256), 1.45 -> 0.94 ms at (32, 128, 64), medians of 41 alternating calls.
+``einsum("nd,nd->n")`` (a sum of products with no (N, D) temporary), about 2.5x faster than
+``.sum(-1)`` on a block: the same sums, grouped differently. A BLAS product with a column of ones is
+10-40% faster still on one thread, but OpenBLAS would put two threads on a block's product outside
+``parallel.own_cores`` and leave its worker spinning afterwards (``numpy_attn/blas.py``); einsum stays
+on the calling thread. Forward and backward, float32, against whole-array passes: 22.6 -> 15.2 ms at
+(8, 1024, 256), 1.95 -> 1.54 ms at (32, 128, 64), medians of 41 alternating calls in a slow spell of
+the machine (benchmarks.run, the PyTorch ratio: 6.35 -> 2.5-4.0 and 2.07 -> 1.8-2.1).
 """
 
 import numpy as np
