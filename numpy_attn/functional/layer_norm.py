@@ -9,7 +9,7 @@ shift) find it in the CPU's cache. The sums over a row are ``einsum("nd->n")`` a
 ``parallel.own_cores`` and leave its worker spinning afterwards (``numpy_attn/blas.py``); einsum stays
 on the calling thread. Forward and backward, float32, against whole-array passes: 22.6 -> 15.2 ms at
 (8, 1024, 256), 1.95 -> 1.54 ms at (32, 128, 64), medians of 41 alternating calls in a slow spell of
-the machine (benchmarks.run, the PyTorch ratio: 6.35 -> 2.5-4.0 and 2.07 -> 1.8-2.1).
+the machine (benchmarks.run, the PyTorch ratio: 6.35 -> 2.47-3.99 and 2.07 -> 1.75-2.09).
 """
 
 import numpy as np

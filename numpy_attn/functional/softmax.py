@@ -15,7 +15,7 @@ def softmax(x, axis=-1):
     """
     x = as_float_array(x, "softmax input", min_ndim=1)
     a = np.empty(x.shape, x.dtype)
-    if axis % x.ndim != x.ndim - 1:
+    if not _is_last(axis, x.ndim):
         return softmax_into(x, a, axis), (a, axis)
     rows, a_rows = as_rows(x), as_rows(a)  # a's is a view: a is C-ordered
     for s in row_blocks(rows):
@@ -29,7 +29,7 @@ def softmax_backward(grad_out, cache):
     grad_out = np.asarray(grad_out)
     if grad_out.shape != a.shape:
         raise ValueError(f"softmax grad_out: expected shape {a.shape} (the output's), got {grad_out.shape}")
-    if axis % a.ndim != a.ndim - 1:
+    if not _is_last(axis, a.ndim):
         return a * (grad_out - (a * grad_out).sum(axis=axis, keepdims=True))
     a_rows, g_rows = as_rows(a), as_rows(grad_out)
     dx = np.empty(a_rows.shape, np.result_type(a, grad_out))
@@ -71,9 +71,14 @@ def softmax_into(x, out, axis=-1):
 def _sums(x, axis):
     """x.sum(axis, keepdims=True), over the last axis as the BLAS product x 1 (4x faster than .sum, which
     adds each row's numbers one by one; the same sum, grouped differently)."""
-    if axis % x.ndim != x.ndim - 1:
+    if not _is_last(axis, x.ndim):
         return x.sum(axis=axis, keepdims=True)
     return x @ np.ones((x.shape[-1], 1), x.dtype)
+
+
+def _is_last(axis, ndim):
+    """Whether ``axis`` (negative counts from the end) is the last of ``ndim`` axes."""
+    return axis % ndim == ndim - 1
 
 
 def log_softmax(x, axis=-1):
