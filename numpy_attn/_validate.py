@@ -45,6 +45,14 @@ def check_ndim(x, name, ndim):
 
 
 def check_finite(x, name):
+    # One sum of all entries clears almost every array: a NaN or inf makes the sum NaN or inf, and no
+    # later addition undoes it (IEEE: NaN + y = NaN, inf + finite = inf, inf + -inf = NaN). einsum's sum
+    # makes no (x.shape) bool array: on the heads' strided views at (8, 8, 1024, 32), 0.5 against 1.4 ms
+    # in the cache, and 6.1 against 8.2 ms for q, k and v fresh from the in-projection (there reading the
+    # memory is most of it). A finite sum proves every entry finite; a sum that is not finite (a bad
+    # entry, or huge finite entries that overflowed) goes on to the entrywise test.
+    if np.isfinite(np.einsum(x, list(range(x.ndim)), [])):
+        return
     if not np.isfinite(x).all():
         bad = np.argwhere(~np.isfinite(x))[0]
         raise ValueError(f"{name}: contains NaN or inf (first at index {tuple(int(i) for i in bad)})")

@@ -1,5 +1,6 @@
 """Core functional pairs against PyTorch autograd (float64) and against finite differences."""
 
+import re
 from unittest import mock
 
 import numpy as np
@@ -12,9 +13,9 @@ from hypothesis.extra import numpy as hnp
 
 from helpers import FD_TOL, arrays, assert_close, shapes, tensor, torch_vjp
 from numpy_attn import functional as F
+from numpy_attn._validate import check_finite
 from numpy_attn.functional import _rows
 from numpy_attn.functional.softmax import softmax_into
-
 from numpy_attn.gradcheck import check_function
 
 
@@ -416,6 +417,24 @@ def test_bad_values_are_refused_with_a_clear_message(bad, error, match):
     for fn in (F.tanh, F.softmax, F.sigmoid, lambda x: F.linear(x, np.ones((3, 2))), lambda x: F.layer_norm(x, 2)):
         with pytest.raises(error, match=match):
             fn(bad)
+
+
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]),
+       shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5),
+       bad=st.sampled_from([np.nan, np.inf, -np.inf]))
+def test_check_finite_finds_every_nan_or_inf_and_passes_finite_values_whose_sum_overflows(data, dtype, shape, bad):
+    """check_finite tests one sum of all entries first: finite values near the float's largest (their sum
+    overflows) must still pass, and one NaN or inf anywhere, in a strided view too, must be found."""
+    big = float(np.finfo(dtype).max)
+    x = data.draw(hnp.arrays(dtype, shape, elements=st.floats(-big, big, width=np.dtype(dtype).itemsize * 8)))
+    view = x.T  # reversed axes: strided for 2 or more dims
+    check_finite(view, "x")  # no error
+    if x.size == 0:
+        return
+    index = data.draw(st.tuples(*(st.integers(0, n - 1) for n in view.shape)))
+    view[index] = bad
+    with pytest.raises(ValueError, match=re.escape(f"x: contains NaN or inf (first at index {index})")):
+        check_finite(view, "x")
 
 
 def test_shape_errors_name_both_shapes():

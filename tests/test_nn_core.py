@@ -196,12 +196,14 @@ def test_load_state_dict_accepts_torch_tensors():
 @pytest.mark.parametrize("x, error, match", [
     (np.ones((2, 3), dtype=np.int64), TypeError, "floating-point"),
     (np.ones((2, 3), dtype=np.float64), TypeError, "does not match the module's dtype float32"),
-    (np.ones((2, 4), dtype=np.float32), ValueError, r"expected last dimension 3, got shape \(2, 4\)"),
+    (np.ones((2, 4), dtype=np.float32), ValueError,
+     r"expected (last dimension 3|trailing shape \(3,\)), got shape \(2, 4\)"),  # Linear's, LayerNorm's
     (np.full((2, 3), np.nan, dtype=np.float32), ValueError, "NaN"),
 ])
-def test_linear_refuses_bad_input(x, error, match):
+@pytest.mark.parametrize("module", [lambda: nn.Linear(3, 2), lambda: nn.LayerNorm(3)], ids=["Linear", "LayerNorm"])
+def test_linear_and_layer_norm_refuse_bad_input(module, x, error, match):
     with pytest.raises(error, match=match):
-        nn.Linear(3, 2)(x)
+        module()(x)
 
 
 def test_named_parameters_use_pytorch_dotted_names():
