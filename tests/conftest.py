@@ -1,8 +1,10 @@
 """Hypothesis profiles: 'ci' (the default, fast) and 'thorough' (hundreds of examples per property).
 
-'ci' draws the same examples on every run (derandomized): a red CI then means the change broke
-something, never that a fresh draw found an old weakness; 'thorough' draws new ones each time and keeps
-the failures it finds in .hypothesis/ to replay them.
+'ci' is derandomized: each test's examples come from a seed fixed by the test itself, not from a fresh
+random draw each run, so a red CI means the change broke something, not that luck found an old weakness
+(the examples can still differ between a run of one file and a run of the whole suite, as seen for
+test_sdpa.py, so the properties that must always be checked have a deterministic test beside them);
+'thorough' draws new ones each time and keeps the failures it finds in .hypothesis/ to replay them.
 
 Choose with the environment variable NUMPY_ATTN_PROFILE, e.g. ``NUMPY_ATTN_PROFILE=thorough pytest``.
 With NUMPY_ATTN_ERRORS=FILE, the run also writes the largest relative error that ``assert_close`` saw for

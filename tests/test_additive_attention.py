@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from helpers import FD_TOL, arrays, assert_close, tensor, torch_vjp
+from helpers import FD_TOL, arrays, assert_close, tensor, torch_vjp, upstream_grads
 from numpy_attn import functional as F
 from numpy_attn import nn
 from numpy_attn.gradcheck import check_function, check_module
@@ -21,7 +21,7 @@ def bool_masks(shape):
 
 def maybe_upstream(data, shape, label):
     """A random upstream gradient, or None (the output is not used downstream)."""
-    return data.draw(st.none() | arrays(shape), label=label)
+    return data.draw(st.none() | upstream_grads(shape), label=label)
 
 
 def torch_pool(h, e, mask):
@@ -38,7 +38,7 @@ def test_attention_pool_matches_torch(data, b, t, d, score_scale, masked):
     e = data.draw(arrays((b, t), -score_scale, score_scale), label="e")
     mask = data.draw(bool_masks((b, t)), label="mask") if masked else None
     (context, alpha), cache = F.attention_pool(h, e, mask)
-    g_context = data.draw(arrays((b, d)), label="grad_context")
+    g_context = data.draw(upstream_grads((b, d)), label="grad_context")
     g_alpha = maybe_upstream(data, (b, t), "grad_alpha")
     grad_h, grad_e = F.attention_pool_backward((g_context, g_alpha), cache)
 
@@ -123,7 +123,7 @@ def test_additive_attention_module_matches_torch(data, b, t, d, attn, masked, se
     h = data.draw(arrays((b, t, d)), label="h")
     mask = data.draw(bool_masks((b, t)), label="mask") if masked else None
     context, alpha = np_mod(h, mask)
-    g_context = data.draw(arrays((b, d)), label="grad_context")
+    g_context = data.draw(upstream_grads((b, d)), label="grad_context")
     g_alpha = maybe_upstream(data, (b, t), "grad_alpha")
     grad_h = np_mod.backward(g_context, g_alpha)
 
@@ -196,7 +196,7 @@ def test_bahdanau_attention_matches_torch(data, b, lq, lk, dq, dk, dv, hidden, l
     lens = draw_valid_lens(data, lens_kind, b, lq, lk)
     w = [np_mod.W_q.weight.data, np_mod.W_k.weight.data, np_mod.w_v.weight.data]
     (out, weights), cache = F.bahdanau_attention(q, k, v, *w, valid_lens=lens)
-    g_out = data.draw(arrays(out.shape), label="grad_output")
+    g_out = data.draw(upstream_grads(out.shape), label="grad_output")
     g_weights = maybe_upstream(data, weights.shape, "grad_weights")
     grads = F.bahdanau_attention_backward((g_out, g_weights), cache)
 

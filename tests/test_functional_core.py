@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from helpers import FD_TOL, arrays, assert_close, shapes, tensor, torch_vjp
+from helpers import FD_TOL, arrays, assert_close, shapes, tensor, torch_vjp, upstream_grads
 from numpy_attn import functional as F
 from numpy_attn._validate import check_finite
 from numpy_attn.functional import _rows
@@ -20,7 +20,7 @@ from numpy_attn.gradcheck import check_function
 
 
 def upstream_like(data, shape):
-    return data.draw(arrays(shape), label="upstream gradient")
+    return data.draw(upstream_grads(shape), label="upstream gradient")
 
 
 # --- linear -------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import FD_TOL, arrays, assert_close, tensor, torch_vjp
+from helpers import FD_TOL, arrays, assert_close, tensor, torch_vjp, upstream_grads
 from numpy_attn import functional as F
 from numpy_attn import nn
 from numpy_attn.examples.kernel_regression import fit_and_plot
@@ -16,19 +16,38 @@ from torch_ref.convert import numpy_to_torch
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@given(data=st.data(), q=st.integers(1, 6), k=st.integers(1, 7), w=st.floats(-4, 4),
-       spread=st.sampled_from([1.0, 10.0]))
+# w = 0 (average pooling) once in a while, else a width of at least 0.25 either sign: a w near 0 makes
+# every weight 1/K and the gradients of queries, keys and w vanish, so such draws would check little
+@given(data=st.data(), q=st.integers(1, 6), k=st.integers(1, 7), spread=st.sampled_from([1.0, 10.0]),
+       w=st.just(0.0) | st.floats(0.25, 4.0) | st.floats(-4.0, -0.25))
 def test_nadaraya_watson_matches_d2l(data, q, k, w, spread):
     queries = data.draw(arrays((q,), -spread, spread), label="queries")
     keys = data.draw(arrays((q, k), -spread, spread), label="keys")
     values = data.draw(arrays((q, k)), label="values")
+    g_f = data.draw(upstream_grads((q,)), label="grad_f")
+    g_weights = data.draw(st.none() | upstream_grads((q, k)), label="grad_weights")
+    assert_nadaraya_watson_matches_d2l(queries, keys, values, w, spread, g_f, g_weights)
+
+
+@pytest.mark.parametrize("w", [1.3, -0.6])
+@pytest.mark.parametrize("with_grad_weights", [False, True])
+def test_nadaraya_watson_matches_d2l_where_every_gradient_is_large(w, with_grad_weights):
+    """Not drawn: 4 queries against 5 keys each, unsaturated weights, so the gradients of queries, keys
+    and w are all of order one (hypothesis's draws often have K = 1 or saturated weights, where they vanish)."""
+    rng = np.random.default_rng(3)
+    queries, keys, values = rng.uniform(-1, 1, 4), rng.uniform(-1, 1, (4, 5)), rng.standard_normal((4, 5))
+    g_weights = rng.standard_normal((4, 5)) if with_grad_weights else None
+    grads = assert_nadaraya_watson_matches_d2l(queries, keys, values, w, 1.0, rng.standard_normal(4), g_weights)
+    assert min(np.abs(g).max() for g in grads) > 0.01  # the check above compared gradients that are not ~0
+
+
+def assert_nadaraya_watson_matches_d2l(queries, keys, values, w, spread, g_f, g_weights):
+    """f, the weights and every gradient against torch_ref's D2L module; returns our gradients."""
     t_mod = ref.NWKernelRegression().double()
     np_mod = nn.NWKernelRegression(dtype=np.float64)
     np_mod.w.data[:] = w
     numpy_to_torch(np_mod, t_mod)
     (f, weights), cache = F.nadaraya_watson(queries, keys, values, np_mod.w.data)
-    g_f = data.draw(arrays((q,)), label="grad_f")
-    g_weights = data.draw(st.none() | arrays((q, k)), label="grad_weights")
     grads = F.nadaraya_watson_backward((g_f, g_weights), cache)
 
     tq, tk, tv = tensor(queries), tensor(keys), tensor(values)
@@ -36,11 +55,15 @@ def test_nadaraya_watson_matches_d2l(data, q, k, w, spread):
     t_grads = torch_vjp([t_f, t_mod.attention_weights], [tq, tk, tv, t_mod.w], [g_f, g_weights])
     assert_close(f, t_f, name="f", scale=np.abs(values).max())
     assert_close(weights, t_mod.attention_weights, name="weights")
-    # every gradient is a sum of terms a (g - sum a g) times distances: measure against their size
+    # grad values = a * g_f, one product per entry (a <= 1): measured against |g_f|. The other gradients
+    # are sums of terms a (g - sum a g) times distances: measured against the size of those terms.
+    assert_close(grads[2], t_grads[2], name="grad values", scale=np.abs(g_f).max())
+    q, k = keys.shape
     g_scale = (np.abs(g_f).max() * np.abs(values).max() + (0 if g_weights is None else np.abs(g_weights).max()))
     d_scale = g_scale * (1 + 2 * spread) ** 2 * (1 + abs(w)) ** 2 * q * k
-    for name, g, tg in zip(["queries", "keys", "values", "w"], grads, t_grads):
+    for name, g, tg in zip(["queries", "keys", "w"], grads[:2] + grads[3:], t_grads[:2] + t_grads[3:]):
         assert_close(g, tg, name=f"grad {name}", scale=d_scale)
+    return grads
 
 
 def test_w_zero_is_average_pooling_and_w_one_the_gaussian_kernel():

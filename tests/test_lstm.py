@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import FD_TOL, arrays, assert_close, tensor
+from helpers import FD_TOL, arrays, assert_close, tensor, upstream_grads
 from numpy_attn import functional as F
 from numpy_attn import nn
 from numpy_attn.functional.lstm import BLOCK
@@ -22,7 +22,7 @@ LENGTHS = st.one_of(st.integers(1, 6), st.integers(BLOCK - 1, 2 * BLOCK + 3))
 
 
 def draw_upstream(data, outputs):
-    return [data.draw(arrays(np.shape(o)), label="upstream gradient") for o in outputs]
+    return [data.draw(upstream_grads(np.shape(o)), label="upstream gradient") for o in outputs]
 
 
 def torch_backward(outputs, leaves, upstream):

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from helpers import FD_TOL, arrays, assert_close, floats, tensor, torch_vjp
+from helpers import FD_TOL, arrays, assert_close, floats, tensor, torch_vjp, upstream_grads
 from numpy_attn import functional as F
 from numpy_attn import nn
 from numpy_attn.gradcheck import check_module
@@ -105,7 +105,7 @@ def test_multi_head_attention_matches_the_seed_einsum(data, b, L, S, h, d, dv, m
     shape = {"none": None, "LS": (L, S), "B1LS": (b, 1, L, S), "BHLS": (b, h, L, S)}[mask_shape]
     keep = None if shape is None else data.draw(hnp.arrays(bool, shape, elements=st.booleans()), label="keep")
     out, cache = F.multi_head_attention(q, k, v, h, keep)
-    g = data.draw(arrays(out.shape), label="grad_out")
+    g = data.draw(upstream_grads(out.shape), label="grad_out")
     grads = F.multi_head_attention_backward(g, cache)
 
     tq, tk, tv = tensor(q), tensor(k), tensor(v)
@@ -135,7 +135,7 @@ def test_in_projection_matches_torch(data, b, L, S, E, kdim, vdim, bias, mode):
         weights = data.draw(arrays((3 * E, E)), label="in_proj_weight")
     b_in = data.draw(arrays((3 * E,)), label="in_proj_bias") if bias else None
     (q, k, v), cache = F.in_projection(query, key, value, weights, b_in)
-    upstream = [data.draw(arrays(x.shape), label=f"grad_{c}") for c, x in zip("qkv", (q, k, v))]
+    upstream = [data.draw(upstream_grads(x.shape), label=f"grad_{c}") for c, x in zip("qkv", (q, k, v))]
     d_query, d_key, d_value, d_w, d_b = F.in_projection_backward(tuple(upstream), cache)
 
     t_in = [tensor(query)] if mode == "self" else [tensor(x) for x in (query, key, value)]
@@ -222,7 +222,7 @@ def test_self_attention_matches_torch(data, b, t, d_in, dim_q, dim_v, mask, seed
     if mask in ("TT", "BTT"):
         keep = data.draw(hnp.arrays(bool, (t, t) if mask == "TT" else (b, t, t), elements=st.booleans()), label="keep")
     out, weights = np_mod(x, is_causal=True) if mask == "causal" else np_mod(x, keep)
-    g = data.draw(arrays(out.shape), label="grad_out")
+    g = data.draw(upstream_grads(out.shape), label="grad_out")
     np_mod.zero_grad()
     dx = np_mod.backward(g)
 
@@ -257,7 +257,7 @@ def test_multi_head_self_attention_matches_torch(data, b, t, h, d, norm, seed):
         numpy_to_torch(np_mod, t_mod)
     x = data.draw(arrays((b, t, D)), label="x")
     y, weights = np_mod(x)
-    g = data.draw(arrays(y.shape), label="grad_y")
+    g = data.draw(upstream_grads(y.shape), label="grad_y")
     dx = np_mod.backward(g)
 
     tx = tensor(x)
@@ -361,7 +361,7 @@ def mha_problems(draw):
     kwargs = dict(key_padding_mask=kpm, need_weights=draw(st.booleans(), label="need_weights"), attn_mask=attn_mask,
                   average_attn_weights=draw(st.booleans(), label="average"), is_causal=is_causal)
     biases = (draw(arrays((3 * E,)), label="in_proj_bias"), draw(arrays((E,)), label="out_proj.bias"))
-    return config, biases, inputs, kwargs, draw(arrays(batched(L, E)), label="grad_out")
+    return config, biases, inputs, kwargs, draw(upstream_grads(batched(L, E)), label="grad_out")
 
 
 def torch_mask(mask):
@@ -421,7 +421,7 @@ def test_multihead_self_attention_gradient_is_the_sum_of_the_three(data, b, t, h
     out, _ = np_mod(x, x, x, key_padding_mask=kpm)
     (q_cache, _, v_cache), _ = np_mod._saved()[0]
     assert q_cache[0] is v_cache[0]  # the fused projection: one x for all three
-    g = data.draw(arrays(out.shape), label="grad_out")
+    g = data.draw(upstream_grads(out.shape), label="grad_out")
     np_mod.zero_grad()
     grads = np_mod.backward(g)
     dx = sum(grads)

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import FD_TOL, arrays, assert_close, shapes, tensor
+from helpers import FD_TOL, arrays, assert_close, shapes, tensor, upstream_grads
 from numpy_attn import nn
 from numpy_attn.gradcheck import check_module
 from torch_ref.convert import numpy_to_torch, torch_grads, torch_to_numpy
@@ -46,7 +46,7 @@ def test_module_matches_torch(name, data, seed):
     assert list(ours.state_dict()) == list(theirs.state_dict())
     x = data.draw(arrays(shape))
     out = ours(x)
-    g = data.draw(arrays(out.shape), label="upstream")
+    g = data.draw(upstream_grads(out.shape), label="upstream")
     grad_x = ours.backward(g)
     tx = tensor(x)
     tout = theirs(tx)
@@ -129,11 +129,16 @@ def test_embedding_module_matches_torch_with_repeated_indices():
 
 
 def test_dropout_module_train_and_eval():
-    x = np.ones((20, 30))
-    d = nn.Dropout(0.5, rng=1)
+    x, p = np.ones((20, 30)), 0.3  # p != 1 - p, so a scale of 1 / p instead of 1 / (1 - p) shows
+    d = nn.Dropout(p, rng=1)
     out = d(x)
-    assert set(np.unique(out)) <= {0.0, 2.0} and (out == 0).any()
-    np.testing.assert_array_equal(d.backward(np.ones_like(x)), out)  # same mask, same scale
+    torch.manual_seed(0)
+    t_out = torch.nn.functional.dropout(torch.ones(20, 30, dtype=torch.float64), p, training=True)
+    assert set(np.unique(out)) == set(np.unique(t_out.numpy()))  # {0, 1 / (1 - p)}: PyTorch's scale
+    # the share dropped: binomial(600, 0.3) lies within 5 standard deviations (0.093 of the share) of p
+    assert abs((out == 0).mean() - p) < 5 * np.sqrt(p * (1 - p) / out.size)
+    g = np.random.default_rng(2).standard_normal(x.shape)
+    np.testing.assert_array_equal(d.backward(g), g * out)  # dy/dx = mask / (1 - p): the forward's mask
     d.eval()
     assert d(x) is x and d.backward(x) is x
     outer = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.3))

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from helpers import FD_TOL, arrays, assert_close, floats, num_threads, tensor, torch_vjp
+from helpers import FD_TOL, arrays, assert_close, floats, num_threads, tensor, torch_vjp, upstream_grads
 from numpy_attn import functional as F
 from numpy_attn.functional import attention as sdpa_module
 from numpy_attn import nn
@@ -80,7 +80,7 @@ def sdpa_problems(draw, every_row_sees_a_key=True, kinds=MASK_KINDS):
         # are covered by the finite-difference test below
         mask_shape = stretchable_to(draw, scores_shape, "mask shape", min_dims=2)
         mask = draw_mask(draw, kind, mask_shape, every_row_sees_a_key)
-    grad_out = draw(arrays(np.broadcast_shapes(q_batch, k_batch, v_batch) + (L, Ev)), label="grad_out")
+    grad_out = draw(upstream_grads(np.broadcast_shapes(q_batch, k_batch, v_batch) + (L, Ev)), label="grad_out")
     return dict(q=q, k=k, v=v, attn_mask=mask, is_causal=kind == "causal", scale=scale), grad_out
 
 
@@ -138,6 +138,24 @@ def test_sdpa_matches_torch_in_any_tiling(problem, tile_bytes):
     args, grad_out = problem
     with mock.patch.object(sdpa_module, "TILE_BYTES", tile_bytes):
         assert_matches_torch(args, grad_out)
+
+
+@pytest.mark.parametrize("tile_bytes", [8, 24, 200, 1000])  # 1 row, 2 rows, whole matrices, 2 matrices a tile
+@pytest.mark.parametrize("sparse_mask", [False, True])
+def test_sdpa_row_blocks_and_sparse_masks_match_torch(tile_bytes, sparse_mask):
+    """Not drawn, so every run has it: L = 7 query rows cut into row blocks whose dk and dv add up, S = 6
+    keys, q and k of unit size (dq and dk well away from zero), and a mask that leaves each row one or
+    two keys and one row none."""
+    rng = np.random.default_rng(11)
+    q, k, v = rng.standard_normal((2, 3, 7, 4)), rng.standard_normal((2, 3, 6, 4)), rng.standard_normal((2, 3, 6, 5))
+    mask = None
+    if sparse_mask:
+        mask = rng.random((2, 3, 7, 6)) < 0.15
+        np.put_along_axis(mask, rng.integers(0, 6, (2, 3, 7, 1)), True, axis=-1)  # a key for every row
+        mask[..., 3, :] = False  # and one row that sees none
+    grad_out = rng.standard_normal((2, 3, 7, 5))
+    with mock.patch.object(sdpa_module, "TILE_BYTES", tile_bytes):
+        assert_matches_torch(dict(q=q, k=k, v=v, attn_mask=mask), grad_out)
 
 
 @settings(max_examples=15)
@@ -200,7 +218,7 @@ def test_causal_hides_the_future(data, b, L, S, e, j):
     v2[:, j] += data.draw(arrays((b, e), 1.0, 5.0), label="dv")
     out2, _ = F.scaled_dot_product_attention(q, k2, v2, is_causal=True)
     np.testing.assert_array_equal(out2[:, :j], out[:, :j])
-    _, dk, dv = F.scaled_dot_product_attention_backward(data.draw(arrays(out.shape), label="grad_out"), cache)
+    _, dk, dv = F.scaled_dot_product_attention_backward(data.draw(upstream_grads(out.shape), label="grad_out"), cache)
     assert np.all(dk[:, L:] == 0) and np.all(dv[:, L:] == 0)
 
 
@@ -239,7 +257,7 @@ def test_dropout_backward_matches_torch_with_the_same_mask(data, p, seed, tile_b
     q, k, v = (data.draw(arrays((2, 3, 4)), label=n) for n in "qkv")
     with mock.patch.object(sdpa_module, "TILE_BYTES", tile_bytes or sdpa_module.TILE_BYTES):
         out, cache = F.scaled_dot_product_attention(q, k, v, dropout_p=p, rng=seed)
-        g = data.draw(arrays(out.shape), label="grad_out")
+        g = data.draw(upstream_grads(out.shape), label="grad_out")
         grads = F.scaled_dot_product_attention_backward(g, cache)
     tq, tk, tv = tensor(q), tensor(k), tensor(v)
     t_out = (torch_weights(tq, tk) * torch.as_tensor(cache.dropout_mask)) @ tv
