@@ -9,8 +9,8 @@ which changes the weights and not the work.
 import numpy as np
 
 from numpy_attn import optim
-from numpy_attn.anomaly import TrainConfig, build_model, prepare_data
-from numpy_attn.training import fit
+from numpy_attn.tasks.anomaly import TrainConfig, build_model, prepare_data
+from numpy_attn.tasks.training import fit
 from torch_ref.convert import numpy_to_torch
 from torch_ref.models import MODELS
 from torch_ref.train import fit as torch_fit

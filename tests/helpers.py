@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from threadpoolctl import threadpool_info
 
-from numpy_attn import parallel
+from numpy_attn.kernels import parallel
 
 
 TORCH_TOL = 1e-10
@@ -119,7 +119,7 @@ def shapes(min_dims=1, max_dims=4, min_side=1, max_side=5):
 
 @contextmanager
 def num_threads(n):
-    """``numpy_attn.parallel.set_num_threads(n)`` for the length of a ``with`` block."""
+    """``numpy_attn.kernels.parallel.set_num_threads(n)`` for the length of a ``with`` block."""
     before = parallel.get_num_threads()
     parallel.set_num_threads(n)
     try:

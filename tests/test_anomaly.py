@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from numpy_attn.anomaly import series_features
-from numpy_attn.data import make_anomaly_dataset
+from numpy_attn.tasks.anomaly import series_features
+from numpy_attn.tasks.synthetic import make_anomaly_dataset
 
 
 def test_diff_features_are_the_series_and_its_forward_difference():

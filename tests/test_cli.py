@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from numpy_attn import models, nn
-from numpy_attn.cli import main
-from numpy_attn.examples.text import TextAttentionClassifier, VOCAB, make_token_task, train_text
+from numpy_attn.tasks.cli import main
+from numpy_attn.tasks.text import TextAttentionClassifier, VOCAB, make_token_task, train_text
 from numpy_attn.gradcheck import check_module
 from helpers import FD_TOL
 

@@ -12,14 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numpy_attn.data import (
-    ANOMALY_KINDS,
-    AnomalyDataset,
-    StandardScaler,
-    fit_scaler,
-    make_anomaly_dataset,
-    train_val_test_split,
-)
+from numpy_attn.tasks.preprocessing import StandardScaler, fit_scaler, train_val_test_split
+from numpy_attn.tasks.synthetic import ANOMALY_KINDS, AnomalyDataset, make_anomaly_dataset
 
 T = 200
 

@@ -14,7 +14,7 @@ from hypothesis.extra import numpy as hnp
 from helpers import FD_TOL, arrays, assert_close, shapes, tensor, torch_vjp, upstream_grads
 from numpy_attn import functional as F
 from numpy_attn._validate import check_finite
-from numpy_attn.functional import _rows
+from numpy_attn.kernels import rows as _rows
 from numpy_attn.functional.softmax import softmax_into
 from numpy_attn.gradcheck import check_function
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from helpers import FD_TOL, arrays, assert_close, tensor, torch_vjp, upstream_grads
 from numpy_attn import functional as F
 from numpy_attn import nn
-from numpy_attn.examples.kernel_regression import fit_and_plot
+from numpy_attn.tasks.kernel_regression import fit_and_plot
 from numpy_attn.gradcheck import check_function, check_module
 from torch_ref import attention as ref
 from torch_ref.convert import numpy_to_torch

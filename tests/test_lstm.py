@@ -14,7 +14,7 @@ from numpy_attn import functional as F
 from numpy_attn import nn
 from numpy_attn.functional.lstm import BLOCK
 from numpy_attn.gradcheck import check_function, check_module
-from numpy_attn.workspace import Workspace
+from numpy_attn.kernels.workspace import Workspace
 from torch_ref.convert import numpy_to_torch
 
 # Short sequences, and ones that span several of F.lstm's blocks of steps with a shorter last block.
@@ -335,7 +335,7 @@ def _round(model, x, g):
 
 
 def test_lstm_reuses_its_workspace_without_changing_any_result():
-    """nn.LSTM keeps its per-step arrays from call to call (numpy_attn.workspace): after rounds of other
+    """nn.LSTM keeps its per-step arrays from call to call (numpy_attn.kernels.workspace): after rounds of other
     shapes, and of the same shape, a round gives bit for bit what a fresh module gives, and the arrays an
     earlier round returned are left as they were."""
     rng = np.random.default_rng(10)

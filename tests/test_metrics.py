@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numpy_attn.metrics import (
+from numpy_attn.tasks.metrics import (
     accuracy,
     attention_mass_in_span,
     attention_peak_in_span,

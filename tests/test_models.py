@@ -10,7 +10,7 @@ from numpy_attn import optim
 from numpy_attn.gradcheck import check_module
 from numpy_attn.models import MODELS, BiLSTMAttentionClassifier
 from numpy_attn.nn import BCELoss, TransformerEncoderLayer
-from numpy_attn.training import iterate_minibatches
+from numpy_attn.tasks.training import iterate_minibatches
 from torch_ref import models as torch_models
 from torch_ref.convert import numpy_to_torch, torch_grads
 

@@ -6,9 +6,9 @@ import sys
 CODE = """
 import sys
 import numpy_attn, numpy_attn.nn, numpy_attn.functional, numpy_attn.optim, numpy_attn.models
-import numpy_attn.anomaly, numpy_attn.cli, numpy_attn.gradcheck, numpy_attn.plots
-import numpy_attn.examples.text, numpy_attn.examples.kernel_regression
-from numpy_attn.cli import main
+import numpy_attn.tasks.anomaly, numpy_attn.tasks.cli, numpy_attn.gradcheck, numpy_attn.tasks.plots
+import numpy_attn.tasks.text, numpy_attn.tasks.kernel_regression
+from numpy_attn.tasks.cli import main
 assert main(["train", "--samples", "60", "--length", "20", "--epochs", "1", "--out", sys.argv[1]]) == 0
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "jax", "tensorflow", "autograd"))
 print(loaded)

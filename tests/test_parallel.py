@@ -1,4 +1,4 @@
-"""numpy_attn.parallel: work shared out among threads, every item once, errors raised in the caller."""
+"""numpy_attn.kernels.parallel: work shared out among threads, every item once, errors raised in the caller."""
 
 import os
 import signal
@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import blas_thread_counts, num_threads
-from numpy_attn import parallel
-from numpy_attn.blas import limit_blas_threads
+from numpy_attn.kernels import parallel
+from numpy_attn.kernels.blas import limit_blas_threads
 
 
 @given(sizes=st.lists(st.integers(0, 4), max_size=9), threads=st.integers(1, 4))

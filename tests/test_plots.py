@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from numpy_attn import plots
+from numpy_attn.tasks import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

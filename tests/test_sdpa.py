@@ -22,7 +22,7 @@ from numpy_attn import functional as F
 from numpy_attn.functional import attention as sdpa_module
 from numpy_attn import nn
 from numpy_attn.gradcheck import check_function, relative_error
-from numpy_attn.workspace import Workspace
+from numpy_attn.kernels.workspace import Workspace
 
 MASK_KINDS = ["none", "bool", "sparse bool", "float", "causal"]
 
@@ -390,7 +390,7 @@ def test_tiles_cover_every_query_row_of_every_matrix_once_and_groups_share_no_ma
 @given(problem=sdpa_problems(every_row_sees_a_key=False), tile_bytes=SMALL_TILES, threads=st.sampled_from([2, 3]),
        p=st.sampled_from([0.0, 0.5]))
 def test_threads_give_the_numbers_of_one_thread(problem, tile_bytes, threads, p):
-    """Tiles shared out among threads (numpy_attn.parallel) are the same calls on the same data: bit for bit."""
+    """Tiles shared out among threads (numpy_attn.kernels.parallel) are the same calls on the same data: bit for bit."""
     args, grad_out = problem
     results = []
     with mock.patch.object(sdpa_module, "TILE_BYTES", tile_bytes):

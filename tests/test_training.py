@@ -5,16 +5,10 @@ import pytest
 
 from helpers import blas_thread_counts
 from numpy_attn import nn
-from numpy_attn.blas import limit_blas_threads
+from numpy_attn.kernels.blas import limit_blas_threads
 from numpy_attn.optim import Adam
-from numpy_attn.training import (
-    History,
-    fit,
-    iterate_minibatches,
-    load_checkpoint,
-    predict,
-    save_checkpoint,
-)
+from numpy_attn.tasks.checkpoint import load_checkpoint, save_checkpoint
+from numpy_attn.tasks.training import History, fit, iterate_minibatches, predict
 
 
 class MeanPoolClassifier(nn.Module):

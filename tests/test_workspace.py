@@ -1,8 +1,8 @@
-"""numpy_attn.workspace: kept arrays, their memory order, and letting one go."""
+"""numpy_attn.kernels.workspace: kept arrays, their memory order, and letting one go."""
 
 import numpy as np
 
-from numpy_attn.workspace import Workspace, as_workspace
+from numpy_attn.kernels.workspace import Workspace, as_workspace
 
 
 def test_workspace_gives_back_the_same_array_for_the_same_request():

@@ -1,5 +1,5 @@
 """The anomaly task's training loop in PyTorch, on CPU or CUDA: the seed's loop (Adam, BCELoss, early
-stopping on validation loss) fed the same mini-batches as ``numpy_attn.training.fit`` for the same seed."""
+stopping on validation loss) fed the same mini-batches as ``numpy_attn.tasks.training.fit`` for the same seed."""
 
 import copy
 import time
@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from numpy_attn.training import History, iterate_minibatches
+from numpy_attn.tasks.training import History, iterate_minibatches
 
 
 def _loss_over(model, X, y, batch_size=256):
@@ -18,7 +18,7 @@ def _loss_over(model, X, y, batch_size=256):
 
 def fit(model, X_train, y_train, X_val, y_val, epochs=15, batch_size=32, lr=1e-3, patience=5, rng=None,
         device="cpu", on_batch=None, on_epoch=None):
-    """Train ``model`` in place and return a ``numpy_attn.training.History``; the best weights are restored.
+    """Train ``model`` in place and return a ``numpy_attn.tasks.training.History``; the best weights are restored.
 
     X_*: (N, T, C) NumPy arrays; the model's dtype decides the tensors' dtype.
     """

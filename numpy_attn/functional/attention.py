@@ -25,8 +25,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validate import as_float_array, check_probability
-from ..parallel import share_out
-from ..workspace import as_workspace
+from ..kernels.parallel import share_out
+from ..kernels.workspace import as_workspace
 from .dropout import dropout_mask
 from .softmax import softmax_into
 

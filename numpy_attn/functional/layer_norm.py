@@ -15,7 +15,7 @@ the machine (benchmarks.run, the PyTorch ratio: 6.35 -> 2.47-3.99 and 2.07 -> 1.
 import numpy as np
 
 from .._validate import as_float_array
-from ._rows import as_rows, row_blocks
+from ..kernels.rows import as_rows, row_blocks
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):

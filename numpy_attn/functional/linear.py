@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._validate import as_float_array, check_last_dim
-from ..parallel import matmul, matmuls
+from ..kernels.parallel import matmul, matmuls
 
 
 def linear(x, weight, bias=None, out=None):

@@ -15,7 +15,7 @@ agree to rounding (tests/test_lstm.py checks them against each other and against
 import numpy as np
 
 from .._validate import as_float_array
-from ..workspace import as_workspace
+from ..kernels.workspace import as_workspace
 from .activations import sigmoid, sigmoid_backward, tanh_backward
 from .linear import linear, linear_backward
 

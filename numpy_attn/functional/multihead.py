@@ -17,7 +17,7 @@ identical sum over d (scores) or m (out) for each (b, h).
 import numpy as np
 
 from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
-from ..workspace import as_workspace
+from ..kernels.workspace import as_workspace
 from .linear import linear, linear_backward
 
 

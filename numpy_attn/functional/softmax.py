@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._validate import as_float_array
-from ._rows import as_rows, row_blocks
+from ..kernels.rows import as_rows, row_blocks
 
 
 def softmax(x, axis=-1):

@@ -11,7 +11,7 @@ A subclass supplies the encoder: ``encode(x) -> z: (B, T, D)`` and ``encode_back
 import numpy as np
 
 from .. import functional as F
-from .. import parallel
+from ..kernels import parallel
 from .._validate import as_float_array, as_generator, check_dtype
 from ..nn import Linear, Module, Sequential, Sigmoid, Tanh
 

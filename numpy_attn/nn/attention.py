@@ -15,9 +15,9 @@ import math
 import numpy as np
 
 from .. import functional as F
-from .. import parallel
+from ..kernels import parallel
 from .._validate import as_float_array, as_generator, as_module_input, check_dtype, check_probability
-from ..workspace import Workspace
+from ..kernels.workspace import Workspace
 from . import init
 from .linear import Linear
 from .module import Module

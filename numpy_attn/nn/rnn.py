@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import functional as F
 from .._validate import as_float_array, as_generator, as_module_input, check_dtype, check_probability
-from ..workspace import Workspace
+from ..kernels.workspace import Workspace
 from . import init
 from .module import Module
 

@@ -14,7 +14,7 @@ from contextlib import nullcontext
 
 from threadpoolctl import ThreadpoolController
 
-from ._validate import as_int
+from .._validate import as_int
 
 _blas = None  # threadpoolctl's handle on the BLAS libraries loaded by then (NumPy's among them), found on first use
 

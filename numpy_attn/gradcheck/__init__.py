@@ -16,7 +16,7 @@ so a correct backward scores around 1e-8 and a wrong one around 1.
 
 import numpy as np
 
-from ._validate import as_generator
+from .._validate import as_generator
 
 
 def relative_error(actual, expected, scale=0.0):

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
-from ._validate import as_int
+from .._validate import as_int
 from .blas import limit_blas_threads
 
 

@@ -7,60 +7,9 @@ import numpy as np
 
 
 def _check(args):
-    """Finite-difference check of every module's hand-written backward (inputs and parameters), as a table.
-    Dropout is left out: its mask is drawn anew at each call (the tests check it with the mask held)."""
-    from . import models, nn
-    from .gradcheck import check_module
+    from ..gradcheck.modules import check_all
 
-    rng = np.random.default_rng(args.seed)
-    f64 = dict(dtype=np.float64, rng=rng)
-    # name: (module, its inputs (a shape: standard normal values; or the array itself), how many outputs
-    # get an upstream gradient (None: all; the attention weights some modules return are for reading))
-    cases = {
-        "Linear": (nn.Linear(4, 3, **f64), [(2, 4)], None),
-        "Sequential(Linear, Tanh, Linear, ReLU, Linear, Sigmoid)": (nn.Sequential(
-            nn.Linear(4, 6, **f64), nn.Tanh(), nn.Linear(6, 5, **f64), nn.ReLU(), nn.Linear(5, 2, **f64),
-            nn.Sigmoid()), [(3, 4)], None),
-        "Softmax": (nn.Softmax(dim=-1), [(2, 5)], None),
-        "LayerNorm": (nn.LayerNorm(5, dtype=np.float64), [(3, 5)], None),
-        "Embedding": (nn.Embedding(6, 3, **f64), [np.array([[0, 5, 2], [2, 2, 1]])], None),
-        "PositionalEncoding (sinusoidal)": (nn.PositionalEncoding(4, max_len=8, dtype=np.float64), [(2, 5, 4)], None),
-        "LearnedPositionalEncoding": (nn.LearnedPositionalEncoding(8, 4, **f64), [(2, 5, 4)], None),
-        "LSTMCell, h and c": (nn.LSTMCell(3, 4, **f64), [(2, 3)], None),
-        "LSTM (2 layers, bidirectional), output, h_n, c_n": (
-            nn.LSTM(3, 4, num_layers=2, bidirectional=True, **f64), [(5, 2, 3)], None),
-        "AdditiveAttention, context and alpha": (nn.AdditiveAttention(4, 6, **f64), [(2, 5, 4)], None),
-        "BahdanauAttention (queries, keys, values)": (
-            nn.BahdanauAttention(4, 3, 6, **f64), [(2, 2, 3), (2, 5, 4), (2, 5, 3)], None),
-        "ScaledDotProductAttention (q, k, v)": (nn.ScaledDotProductAttention(), [(2, 3, 4), (2, 5, 4), (2, 5, 3)], 1),
-        "SelfAttention (dim_q 3, dim_v 5)": (nn.SelfAttention(4, 3, 5, **f64), [(2, 5, 4)], 1),
-        "MultiHeadSelfAttention (pre-LayerNorm)": (nn.MultiHeadSelfAttention(8, 2, **f64), [(2, 5, 8)], 1),
-        "MultiheadAttention (query, key, value)": (
-            nn.MultiheadAttention(8, 2, batch_first=True, **f64), [(2, 3, 8), (2, 4, 8), (2, 4, 8)], 1),
-        "TransformerEncoderLayer": (
-            nn.TransformerEncoderLayer(8, 2, dim_feedforward=12, dropout=0.0, batch_first=True, **f64),
-            [(2, 5, 8)], None),
-        "SEGate": (nn.SEGate(4, reduction=2, **f64), [(2, 5, 4)], None),
-        "NWKernelRegression (queries, keys, values)": (nn.NWKernelRegression(**f64), [(4,), (4, 3), (4, 3)], None),
-        "MSELoss": (nn.MSELoss(), [(3, 4), (3, 4)], None),
-        "BCELoss": (nn.BCELoss(), [rng.uniform(0.1, 0.9, (3, 4)), rng.random((3, 4))], None),
-        "BCEWithLogitsLoss": (nn.BCEWithLogitsLoss(), [(3, 4), rng.random((3, 4))], None),
-        "CrossEntropyLoss": (nn.CrossEntropyLoss(), [(4, 3), np.array([0, 2, 1, 2])], None),
-        "BiLSTMAttentionClassifier, prob and alpha": (
-            models.BiLSTMAttentionClassifier(2, hidden_dim=4, **f64), [(2, 6, 2)], None),
-        "BiLSTMMHAClassifier, prob": (models.BiLSTMMHAClassifier(2, hidden_dim=4, num_heads=2, **f64), [(2, 6, 2)], 1),
-        "TransformerClassifier, prob": (
-            models.TransformerClassifier(2, d_model=8, nhead=2, num_layers=1, dim_feedforward=12, **f64),
-            [(2, 6, 2)], 1),
-    }
-    print("| module | worst relative error (inputs and parameters) |\n|---|---|")
-    worst = 0.0
-    for name, (module, inputs, n_outputs) in cases.items():
-        inputs = [rng.standard_normal(x) if isinstance(x, tuple) else x for x in inputs]
-        err = max(check_module(module, *inputs, n_outputs=n_outputs, rng=rng).values())
-        worst = max(worst, err)
-        print(f"| {name} | {err:.2e} |")
-    return 0 if worst < 1e-6 else 1
+    return 0 if check_all(args.seed, log=print) < 1e-6 else 1
 
 
 def _train(args):
@@ -83,14 +32,14 @@ def _predict(args):
 
 
 def _text(args):
-    from .examples.text import train_text
+    from .text import train_text
 
     train_text(args.out, epochs=args.epochs, seed=args.seed)
     return 0
 
 
 def _add_text(sub):
-    p = sub.add_parser("text", help="train the small embedding + attention text classifier (seed 004)",
+    p = sub.add_parser("text", help="train the small embedding + attention text classifier ",
                        description="Writes text_attention.png and text_heads.png into --out.")
     p.add_argument("--out", default="runs/text")
     p.add_argument("--epochs", type=int, default=4)

@@ -1,7 +1,7 @@
 """A small text classifier with attention (seed 004): embedding + sinusoidal positions + multi-head
 self-attention + attention pooling, trained in NumPy with AdamW and cross-entropy.
 
-    numpy-attn text --out DIR        (or python -m numpy_attn.examples.text --out DIR)
+    numpy-attn text --out DIR        (or python -m numpy_attn.tasks.text --out DIR)
 
 The synthetic task: short "reviews" of filler words with one sentiment word somewhere in them; the
 class is that word's polarity (negative, positive) or neutral when there is none. Only one position
@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import functional as F
-from .. import nn, optim, plots
+from .. import nn, optim
+from . import plots
 from ..nn.attention import self_attention_grad
 from .._validate import as_generator
 

@@ -16,7 +16,7 @@ matplotlib.use("Agg")  # off-screen rendering: no display needed
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from ._validate import as_float_array  # noqa: E402
+from .._validate import as_float_array  # noqa: E402
 
 
 def _save(fig, path):

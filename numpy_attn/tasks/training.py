@@ -13,22 +13,15 @@ One step, as in the seed's PyTorch loop:
 Epochs and batches are counted from 1 in callbacks, messages and ``History`` (as they are printed).
 """
 
-import json
-import os
 import time
-import zipfile
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import as_float_array, as_generator
-from .blas import limit_blas_threads
-from .nn import BCELoss
-
-CHECKPOINT_FORMAT = "numpy-attn-checkpoint-v1"
-_FORMAT_KEY, _META_KEY, _STATE_PREFIX = "__format__", "__meta__", "state/"
-
+from .._validate import as_float_array, as_generator
+from ..kernels.blas import limit_blas_threads
+from ..nn import BCELoss
+from .checkpoint import save_checkpoint
 
 @dataclass
 class History:
@@ -200,52 +193,6 @@ def evaluate_loss(model, X, y, batch_size=256, blas_threads=1):
     return BCELoss()(prob, np.asarray(y, dtype=prob.dtype))
 
 
-def save_checkpoint(path, model, meta=None):
-    """Write a model's weights and a JSON-able ``meta`` dict to ``path`` as .npz (the exact path given).
-
-    model: a module (its ``state_dict()`` is saved) or a state dict. The file holds one array per
-    parameter under "state/<name>", the meta as a JSON string and a format tag. It is written to a
-    temporary file first and then renamed, so an interrupted save never leaves a half-written checkpoint.
-    """
-    state = model.state_dict() if hasattr(model, "state_dict") else model
-    arrays = {_STATE_PREFIX + name: np.asarray(value) for name, value in state.items()}
-    arrays[_FORMAT_KEY] = np.array(CHECKPOINT_FORMAT)
-    arrays[_META_KEY] = np.array(json.dumps(meta or {}, default=_json_default))
-    path = os.fspath(path)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path):
-    """Read a checkpoint written by ``save_checkpoint``: return (state_dict (OrderedDict), meta (dict)).
-
-    FileNotFoundError when there is no file; ValueError when it is not a readable numpy-attn checkpoint.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path!r}: no such file")
-    try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single array, not an .npz archive")
-        with data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"checkpoint {path!r}: not a readable .npz file ({err})") from None
-    if _FORMAT_KEY not in arrays or str(arrays[_FORMAT_KEY]) != CHECKPOINT_FORMAT:
-        raise ValueError(f"checkpoint {path!r}: not a {CHECKPOINT_FORMAT} file (written by save_checkpoint)")
-    try:
-        meta = json.loads(str(arrays[_META_KEY]))
-    except (KeyError, json.JSONDecodeError) as err:
-        raise ValueError(f"checkpoint {path!r}: its meta is missing or not valid JSON ({err})") from None
-    state = OrderedDict(
-        (key[len(_STATE_PREFIX) :], value) for key, value in arrays.items() if key.startswith(_STATE_PREFIX)
-    )
-    return state, meta
-
-
 def _split_arrays(X, y, name):
     X, y = as_float_array(X, f"X_{name}", min_ndim=1), np.asarray(y)
     if y.ndim != 1 or len(X) != len(y) or len(y) == 0:
@@ -267,10 +214,3 @@ def _check_finite(value, what, model, best_state):
     raise FloatingPointError(
         f"{what} is NaN or inf; training stopped ({restored}). Try a lower learning rate or scaled inputs."
     )
-
-
-def _json_default(value):
-    """NumPy scalars and arrays in meta become plain numbers and lists."""
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    raise TypeError(f"checkpoint meta: {type(value).__name__} is not JSON serializable")

@@ -13,7 +13,7 @@ The 0.0 fallbacks are scikit-learn's ``zero_division="warn"`` values (it warns; 
 
 import numpy as np
 
-from ._validate import as_float_array, check_ndim
+from .._validate import as_float_array, check_ndim
 
 
 def confusion_matrix(y_true, y_pred):

@@ -17,10 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics, optim, plots
-from .data import ANOMALY_KINDS, StandardScaler, fit_scaler, make_anomaly_dataset, train_val_test_split
-from .models import MODELS
-from .training import fit, load_checkpoint, predict, save_checkpoint
+from .. import optim
+from . import metrics, plots
+from .checkpoint import load_checkpoint, save_checkpoint
+from .preprocessing import StandardScaler, fit_scaler, train_val_test_split
+from .synthetic import ANOMALY_KINDS, make_anomaly_dataset
+from ..models import MODELS
+from .training import fit, predict
 
 FEATURES = ("diff", "raw")
 

@@ -1,6 +1,6 @@
 """Nadaraya-Watson kernel regression end to end: attention pooling as regression (D2L 11.2, seed 002).
 
-    python -m numpy_attn.examples.kernel_regression --out DIR
+    python -m numpy_attn.tasks.kernel_regression --out DIR
 
 Data (seed 002): n points x_i ~ U(0, 10), sorted, y_i = x_i + sin(x_i) + noise, noise ~ N(0, 1);
 test queries on the grid 0, 0.1, ..., 9.9 where the truth x + sin(x) is known.
@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .. import nn, optim, plots
+from .. import nn, optim
+from . import plots
 from .. import functional as F
 
 

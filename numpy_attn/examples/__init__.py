@@ -1,1 +1,0 @@
-"""Runnable examples: ``python -m numpy_attn.examples.<name> --help``."""
