@@ -149,15 +149,16 @@ def test_additive_attention_module_finite_differences():
     errors = check_module(module, rng.standard_normal((2, 5, 3)), mask, n_outputs=2)
     assert max(errors.values()) < FD_TOL, errors
     # b2 shifts every score of a row alike and the softmax cancels it: its gradient is 0 up to rounding
-    assert abs(module.attention[2].bias.grad).max() < 1e-12
+    assert abs(module[2].bias.grad).max() < 1e-12
 
 
 def test_additive_attention_loads_the_seed_state_dict():
+    """The module is its scorer (keys 0.*, 2.*): inside the seed's model, named ``attention``, the keys are
+    the seed's ``attention.0.weight`` ..."""
     torch.manual_seed(0)
     seed_model = ref.AdditiveAttention(64, 64)  # the seed's BiLSTM(32) output is 2 * 32 = 64 wide
     module = torch_to_numpy(seed_model, nn.AdditiveAttention(64))
-    assert list(module.state_dict()) == ["attention.0.weight", "attention.0.bias", "attention.2.weight",
-                                         "attention.2.bias"]
+    assert list(module.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
     h = np.random.default_rng(0).standard_normal((2, 7, 64)).astype(np.float32)
     context, alpha = module(h)
     t_context, t_alpha = seed_model(torch.as_tensor(h))

@@ -12,12 +12,13 @@ from hypothesis import strategies as st
 from helpers import FD_TOL, arrays, assert_close, tensor, upstream_grads
 from numpy_attn import functional as F
 from numpy_attn import nn
-from numpy_attn.functional.lstm import BLOCK
+from numpy_attn import kernels as K
 from numpy_attn.gradcheck import check_function, check_module
+from numpy_attn.kernels.lstm import BLOCK
 from numpy_attn.kernels.workspace import Workspace
 from torch_ref.convert import numpy_to_torch
 
-# Short sequences, and ones that span several of F.lstm's blocks of steps with a shorter last block.
+# Short sequences, and ones that span several of the kernel's blocks of steps with a shorter last block.
 LENGTHS = st.one_of(st.integers(1, 6), st.integers(BLOCK - 1, 2 * BLOCK + 3))
 
 
@@ -179,85 +180,32 @@ def test_lstm_cell_module_finite_differences():
 
 
 def test_functional_lstm_finite_differences():
-    """F.lstm / F.lstm_backward on two stacked LSTMs (S = 2), every input and weight."""
+    """F.lstm / F.lstm_backward on two directions (D = 2), every input and weight."""
     rng = np.random.default_rng(7)
-    S, T, B, I, H = 2, 3, 2, 2, 3
+    D, T, B, I, H = 2, 3, 2, 2, 3
     inputs = [rng.standard_normal(s) for s in
-              [(S, T, B, I), (S, B, H), (S, B, H), (S, 4 * H, I), (S, 4 * H, H), (S, 4 * H)]]
+              [(D, T, B, I), (D, B, H), (D, B, H), (D, 4 * H, I), (D, 4 * H, H), (D, 4 * H)]]
     errors = check_function(F.lstm, lambda grads, cache: F.lstm_backward(*grads, cache), inputs)
     assert len(errors) == 6
     assert max(errors.values()) < FD_TOL, errors
 
 
-# --- the fast sequence pass against the plain cell, step by step --------------------------------
+# --- the whole-sequence functions ---------------------------------------------------------------
+# (the kernel against the textbook, step by step: tests/test_kernels.py)
 
-def cell_loop(x, h0, c0, w_ih, w_hh, bias):
-    """F.lstm's (out, c_n) computed with F.lstm_cell, one stack member and one step at a time."""
-    outs, c_n, caches = [], [], []
-    for s in range(x.shape[0]):
-        h, c, hs, steps = h0[s], c0[s], [], []
-        for t in range(x.shape[1]):
-            (h, c), cache = F.lstm_cell(x[s, t], h, c, w_ih[s], w_hh[s], bias[s])
-            hs.append(h)
-            steps.append(cache)
-        outs.append(np.stack(hs))
-        c_n.append(c)
-        caches.append(steps)
-    return np.stack(outs), np.stack(c_n), caches
-
-
-def cell_loop_backward(grad_out, grad_h_n, grad_c_n, caches):
-    """BPTT with F.lstm_cell_backward: the gradient of h_t is grad_out[t] plus what step t+1 sends back."""
-    results = []
-    for s, steps in enumerate(caches):
-        dh, dc, dx, sums = grad_h_n[s], grad_c_n[s], [], None
-        for t in reversed(range(len(steps))):
-            gx, dh, dc, *param_grads, _ = F.lstm_cell_backward(dh + grad_out[s, t], dc, steps[t])  # no b_hh
-            dx.append(gx)
-            sums = param_grads if sums is None else [a + b for a, b in zip(sums, param_grads)]
-        results.append((np.stack(dx[::-1]), dh, dc, *sums))
-    return [np.stack(parts) for parts in zip(*results)]
-
-
-@given(data=st.data(), stack=st.integers(1, 2), length=LENGTHS, batch=st.integers(1, 3),
-       input_size=st.integers(1, 3), hidden_size=st.integers(1, 4))
-@settings(max_examples=15)
-def test_fast_path_matches_cell_by_cell(data, stack, length, batch, input_size, hidden_size):
-    S, T, B, I, H = stack, length, batch, input_size, hidden_size
-    x, h0, c0, w_ih, w_hh, b_ih, b_hh = [data.draw(arrays(s)) for s in
-                                          [(S, T, B, I), (S, B, H), (S, B, H), (S, 4 * H, I), (S, 4 * H, H),
-                                           (S, 4 * H), (S, 4 * H)]]
-    (out, h_n, c_n), cache = F.lstm(x, h0, c0, w_ih, w_hh, b_ih + b_hh)
-    # F.lstm takes the biases summed; the cell gets the sum as b_ih and no b_hh (a = ... + b_ih + b_hh)
-    ref_out, ref_c_n, caches = cell_loop(x, h0, c0, w_ih, w_hh, b_ih + b_hh)
-    # The fast path sums the pre-activation a = x W_ih^T + h W_hh^T + b in another order (pre-scaled
-    # weights, one bias, sigmoid through tanh): where a cancels to ~0 both paths are only good to
-    # u * sum|terms|, so errors are judged against that size, and T times it for what sums over steps.
-    terms = I * np.abs(x).max() * np.abs(w_ih).max() + H * max(np.abs(h0).max(), 1.0) * np.abs(w_hh).max() \
-        + np.abs(b_ih + b_hh).max()
-    assert_close(out, ref_out, name="out", scale=terms)
-    assert_close(h_n, ref_out[:, -1], name="h_n", scale=terms)
-    assert_close(c_n, ref_c_n, name="c_n", scale=T * terms + np.abs(c0).max())
-    upstream = draw_upstream(data, (out, h_n, c_n))
-    ours = F.lstm_backward(*upstream, cache)
-    theirs = cell_loop_backward(*upstream, caches)
-    g_scale = T * terms * max(np.abs(u).max() for u in upstream if u is not None)
-    for name, a, b in zip(["grad_x", "grad_h0", "grad_c0", "grad_w_ih", "grad_w_hh", "grad_bias"], ours, theirs):
-        assert_close(a, b, name=name, scale=g_scale)
-
-
+@pytest.mark.parametrize("impl", [F, K], ids=["textbook", "kernel"])
 @given(data=st.data(), which=st.sampled_from(["grad_out", "grad_h_n", "grad_c_n"]), length=LENGTHS)
 @settings(max_examples=10)
-def test_lstm_backward_none_upstream_is_zero(data, which, length):
+def test_lstm_backward_none_upstream_is_zero(impl, data, which, length):
     """A None upstream gradient counts as zero: the same gradients, to the bit, as an explicit zero array."""
-    S, T, B, I, H = 2, length, 2, 2, 3
+    D, T, B, I, H = 2, length, 2, 2, 3
     x, h0, c0, w_ih, w_hh, bias = [data.draw(arrays(s)) for s in
-                                   [(S, T, B, I), (S, B, H), (S, B, H), (S, 4 * H, I), (S, 4 * H, H), (S, 4 * H)]]
-    (out, h_n, c_n), cache = F.lstm(x, h0, c0, w_ih, w_hh, bias)
+                                   [(D, T, B, I), (D, B, H), (D, B, H), (D, 4 * H, I), (D, 4 * H, H), (D, 4 * H)]]
+    (out, h_n, c_n), cache = impl.lstm(x, h0, c0, w_ih, w_hh, bias)
     upstream = dict(zip(["grad_out", "grad_h_n", "grad_c_n"], draw_upstream(data, (out, h_n, c_n))))
     zero = {**upstream, which: np.zeros_like(upstream[which])}
     missing = {**upstream, which: None}
-    for a, b in zip(F.lstm_backward(*zero.values(), cache), F.lstm_backward(*missing.values(), cache)):
+    for a, b in zip(impl.lstm_backward(*zero.values(), cache), impl.lstm_backward(*missing.values(), cache)):
         np.testing.assert_array_equal(a, b)
 
 
@@ -356,19 +304,19 @@ def test_lstm_reuses_its_workspace_without_changing_any_result():
             np.testing.assert_array_equal(a, b)
 
 
-def test_functional_lstm_with_a_workspace_gives_the_fresh_results():
+def test_lstm_kernel_with_a_workspace_gives_the_fresh_results():
     rng = np.random.default_rng(11)
     ws = Workspace()
-    S, B, I, H = 2, 3, 2, 4
-    weights = [rng.standard_normal(s) for s in ((S, 4 * H, I), (S, 4 * H, H), (S, 4 * H))]
+    D, B, I, H = 2, 3, 2, 4
+    weights = [rng.standard_normal(s) for s in ((D, 4 * H, I), (D, 4 * H, H), (D, 4 * H))]
     for T in (5, 5, BLOCK + 3):
-        x, h0, c0 = rng.standard_normal((S, T, B, I)), rng.standard_normal((S, B, H)), rng.standard_normal((S, B, H))
-        g = [rng.standard_normal((S, T, B, H)), rng.standard_normal((S, B, H)), rng.standard_normal((S, B, H))]
-        (out, h_n, c_n), cache = F.lstm(x, h0, c0, *weights, workspace=ws)
-        (want_out, want_h, want_c), want_cache = F.lstm(x, h0, c0, *weights)
+        x, h0, c0 = rng.standard_normal((D, T, B, I)), rng.standard_normal((D, B, H)), rng.standard_normal((D, B, H))
+        g = [rng.standard_normal((D, T, B, H)), rng.standard_normal((D, B, H)), rng.standard_normal((D, B, H))]
+        (out, h_n, c_n), cache = K.lstm(x, h0, c0, *weights, workspace=ws)
+        (want_out, want_h, want_c), want_cache = K.lstm(x, h0, c0, *weights)
         for a, b in [(out, want_out), (h_n, want_h), (c_n, want_c)]:
             np.testing.assert_array_equal(a, b)
-        for a, b in zip(F.lstm_backward(*g, cache, workspace=ws), F.lstm_backward(*g, want_cache)):
+        for a, b in zip(K.lstm_backward(*g, cache, workspace=ws), K.lstm_backward(*g, want_cache)):
             np.testing.assert_array_equal(a, b)
 
 

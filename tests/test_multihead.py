@@ -19,11 +19,15 @@ from hypothesis.extra import numpy as hnp
 
 from helpers import FD_TOL, arrays, assert_close, floats, tensor, torch_vjp, upstream_grads
 from numpy_attn import functional as F
+from numpy_attn import kernels as K
 from numpy_attn import nn
 from numpy_attn.gradcheck import check_module
 from numpy_attn.nn.attention import self_attention_grad
 from torch_ref import attention as ref
 from torch_ref.convert import numpy_to_torch, torch_grads, torch_to_numpy
+
+# The textbook op and its fast twin, called the same way: both are checked against PyTorch.
+twins = pytest.mark.parametrize("impl", [F, K], ids=["textbook", "kernel"])
 
 
 def assert_grads_close(ours, theirs):
@@ -96,17 +100,18 @@ def torch_heads_attention(q, k, v, num_heads, keep=None):
     return torch.einsum("bhnm,bmhd->bnhd", weights, V).reshape(B, L, -1), weights
 
 
+@twins
 @given(data=st.data(), b=st.integers(1, 3), L=st.integers(1, 4), S=st.integers(1, 4), h=st.integers(1, 3),
        d=st.integers(1, 3), dv=st.integers(1, 3), mask_shape=st.sampled_from(["none", "LS", "B1LS", "BHLS"]))
-def test_multi_head_attention_matches_the_seed_einsum(data, b, L, S, h, d, dv, mask_shape):
+def test_multi_head_attention_matches_the_seed_einsum(impl, data, b, L, S, h, d, dv, mask_shape):
     """Bool masks True = takes part, rows with every key hidden included (zero on both sides)."""
     q, k, v = (data.draw(arrays(s), label=n) for n, s in (("q", (b, L, h * d)), ("k", (b, S, h * d)),
                                                           ("v", (b, S, h * dv))))
     shape = {"none": None, "LS": (L, S), "B1LS": (b, 1, L, S), "BHLS": (b, h, L, S)}[mask_shape]
     keep = None if shape is None else data.draw(hnp.arrays(bool, shape, elements=st.booleans()), label="keep")
-    out, cache = F.multi_head_attention(q, k, v, h, keep)
+    out, cache = impl.multi_head_attention(q, k, v, h, keep)
     g = data.draw(upstream_grads(out.shape), label="grad_out")
-    grads = F.multi_head_attention_backward(g, cache)
+    grads = impl.multi_head_attention_backward(g, cache)
 
     tq, tk, tv = tensor(q), tensor(k), tensor(v)
     t_out, t_weights = torch_heads_attention(tq, tk, tv, h, None if keep is None else torch.as_tensor(keep))
@@ -118,10 +123,11 @@ def test_multi_head_attention_matches_the_seed_einsum(data, b, L, S, h, d, dv, m
 
 # --- in-projection -----------------------------------------------------------------------------------
 
+@twins
 @given(data=st.data(), b=st.integers(1, 3), L=st.integers(1, 4), S=st.integers(1, 4), E=st.integers(1, 4),
        kdim=st.integers(1, 4), vdim=st.integers(1, 4), bias=st.booleans(),
        mode=st.sampled_from(["self", "packed", "separate"]))
-def test_in_projection_matches_torch(data, b, L, S, E, kdim, vdim, bias, mode):
+def test_in_projection_matches_torch(impl, data, b, L, S, E, kdim, vdim, bias, mode):
     """mode 'self': one array as query, key and value (the fused product); 'packed': (3E, E) weights and
     three arrays; 'separate': W_q (E, E), W_k (E, kdim), W_v (E, vdim)."""
     if mode != "separate":
@@ -134,9 +140,9 @@ def test_in_projection_matches_torch(data, b, L, S, E, kdim, vdim, bias, mode):
     else:
         weights = data.draw(arrays((3 * E, E)), label="in_proj_weight")
     b_in = data.draw(arrays((3 * E,)), label="in_proj_bias") if bias else None
-    (q, k, v), cache = F.in_projection(query, key, value, weights, b_in)
+    (q, k, v), cache = impl.in_projection(query, key, value, weights, b_in)
     upstream = [data.draw(upstream_grads(x.shape), label=f"grad_{c}") for c, x in zip("qkv", (q, k, v))]
-    d_query, d_key, d_value, d_w, d_b = F.in_projection_backward(tuple(upstream), cache)
+    d_query, d_key, d_value, d_w, d_b = impl.in_projection_backward(tuple(upstream), cache)
 
     t_in = [tensor(query)] if mode == "self" else [tensor(x) for x in (query, key, value)]
     t_w = [tensor(w) for w in weights] if mode == "separate" else [tensor(weights)]
@@ -161,14 +167,14 @@ def test_in_projection_matches_torch(data, b, L, S, E, kdim, vdim, bias, mode):
 def test_fused_in_projection_equals_three_separate_products():
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal((2, 5, 4)), rng.standard_normal((12, 4)), rng.standard_normal(12)
-    fused, fused_cache = F.in_projection(x, x, x, w, b)
-    separate, separate_cache = F.in_projection(x, x.copy(), x.copy(), w, b)
+    fused, fused_cache = K.in_projection(x, x, x, w, b)
+    separate, separate_cache = K.in_projection(x, x.copy(), x.copy(), w, b)
     assert np.may_share_memory(fused[0], fused[2]) and not np.may_share_memory(separate[0], separate[2])  # one product
     for a, e in zip(fused, separate):
         assert_close(a, e)
     g = tuple(rng.standard_normal(a.shape) for a in fused)
     for name, a, e in zip(("d_query", "d_key", "d_value", "d_weights", "d_bias"),
-                          F.in_projection_backward(g, fused_cache), F.in_projection_backward(g, separate_cache)):
+                          K.in_projection_backward(g, fused_cache), K.in_projection_backward(g, separate_cache)):
         assert_close(a, e, name=name)
 
 
@@ -660,9 +666,10 @@ def test_self_attention_rejects_bad_input(call, error):
         call(nn.SelfAttention(4, 2, 5, rng=0))
 
 
-def test_multi_head_attention_functional_rejects_indivisible_dims():
+@twins
+def test_multi_head_attention_functional_rejects_indivisible_dims(impl):
     with pytest.raises(ValueError, match=r"value: expected \(B, T, D\) with D divisible by num_heads=2"):
-        F.multi_head_attention(np.ones((1, 2, 4)), np.ones((1, 3, 4)), np.ones((1, 3, 5)), 2)
+        impl.multi_head_attention(np.ones((1, 2, 4)), np.ones((1, 3, 4)), np.ones((1, 3, 5)), 2)
 
 
 def test_multihead_reuses_its_private_weights_and_never_ones_it_handed_out():

@@ -1,4 +1,5 @@
-"""Scaled dot-product attention (functional and module) against PyTorch autograd (float64) and finite differences.
+"""Scaled dot-product attention (the textbook, its kernel and the module) against PyTorch autograd (float64) and
+finite differences; the kernel's tiles, threads and workspace against PyTorch and against one thread.
 
 Error scales (see helpers.py): ``out`` is a convex combination of the rows of v, so its rounding is
 measured against max|v|; the three input gradients are measured together against the largest entry of
@@ -19,10 +20,14 @@ from hypothesis.extra import numpy as hnp
 
 from helpers import FD_TOL, arrays, assert_close, floats, num_threads, tensor, torch_vjp, upstream_grads
 from numpy_attn import functional as F
-from numpy_attn.functional import attention as sdpa_module
+from numpy_attn import kernels as K
 from numpy_attn import nn
 from numpy_attn.gradcheck import check_function, relative_error
+from numpy_attn.kernels import attention as sdpa_module
 from numpy_attn.kernels.workspace import Workspace
+
+# The textbook op and its fast twin, called the same way: the behaviour tests run on both.
+twins = pytest.mark.parametrize("impl", [F, K], ids=["textbook", "kernel"])
 
 MASK_KINDS = ["none", "bool", "sparse bool", "float", "causal"]
 
@@ -104,10 +109,10 @@ def torch_weights(q, k, attn_mask=None, is_causal=False, scale=None):
     return torch.softmax(scores, dim=-1)
 
 
-def assert_matches_torch(args, grad_out):
-    """out, dq, dk, dv of ours against F.scaled_dot_product_attention; returns our cache."""
-    out, cache = F.scaled_dot_product_attention(**args)
-    dq, dk, dv = F.scaled_dot_product_attention_backward(grad_out, cache)
+def assert_matches_torch(args, grad_out, impl):
+    """out, dq, dk, dv of ``impl`` (F or K) against torch's scaled_dot_product_attention; returns our cache."""
+    out, cache = impl.scaled_dot_product_attention(**args)
+    dq, dk, dv = impl.scaled_dot_product_attention_backward(grad_out, cache)
     t_out, inputs = torch_sdpa(**args)
     t_grads = torch_vjp(t_out, inputs, [grad_out])
     grad_scale = max(np.abs(t.numpy()).max() for t in t_grads)
@@ -119,10 +124,11 @@ def assert_matches_torch(args, grad_out):
 
 # --- against PyTorch ---------------------------------------------------------------------------------
 
+@twins
 @given(problem=sdpa_problems())
-def test_sdpa_matches_torch(problem):
+def test_sdpa_matches_torch(impl, problem):
     args, grad_out = problem
-    cache = assert_matches_torch(args, grad_out)
+    cache = assert_matches_torch(args, grad_out, impl)
     expected = torch_weights(args["q"], args["k"], args["attn_mask"], args["is_causal"], args["scale"])
     assert_close(cache.weights, expected.expand(cache.weights.shape), name="weights")
 
@@ -137,7 +143,7 @@ SMALL_TILES = st.sampled_from([8, 24, 40, 64, 200])
 def test_sdpa_matches_torch_in_any_tiling(problem, tile_bytes):
     args, grad_out = problem
     with mock.patch.object(sdpa_module, "TILE_BYTES", tile_bytes):
-        assert_matches_torch(args, grad_out)
+        assert_matches_torch(args, grad_out, K)
 
 
 @pytest.mark.parametrize("tile_bytes", [8, 24, 200, 1000])  # 1 row, 2 rows, whole matrices, 2 matrices a tile
@@ -155,27 +161,29 @@ def test_sdpa_row_blocks_and_sparse_masks_match_torch(tile_bytes, sparse_mask):
         mask[..., 3, :] = False  # and one row that sees none
     grad_out = rng.standard_normal((2, 3, 7, 5))
     with mock.patch.object(sdpa_module, "TILE_BYTES", tile_bytes):
-        assert_matches_torch(dict(q=q, k=k, v=v, attn_mask=mask), grad_out)
+        assert_matches_torch(dict(q=q, k=k, v=v, attn_mask=mask), grad_out, K)
 
 
+@twins
 @settings(max_examples=15)
 @given(problem=sdpa_problems(every_row_sees_a_key=False, kinds=["bool", "sparse bool", "float"]))
-def test_sdpa_fully_masked_rows_match_torchs_safe_softmax(problem):
+def test_sdpa_fully_masked_rows_match_torchs_safe_softmax(impl, problem):
     """PyTorch 2.13's SDPA also gives zero output (and zero gradients) on a row whose keys are all hidden,
     so the two compare directly, hidden rows included."""
     args, grad_out = problem
-    assert_matches_torch(args, grad_out)
+    assert_matches_torch(args, grad_out, impl)
 
 
-def test_sdpa_fully_masked_rows_are_zero_with_zero_gradients_through_them():
+@twins
+def test_sdpa_fully_masked_rows_are_zero_with_zero_gradients_through_them(impl):
     rng = np.random.default_rng(0)
     q, k, v = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 2))
     mask = rng.random((2, 4, 5)) < 0.6
     mask[:, :, 0] = True
     mask[0, 1] = mask[1, 3] = False  # query 1 of batch 0 and query 3 of batch 1 see no key
-    out, cache = F.scaled_dot_product_attention(q, k, v, mask)
+    out, cache = impl.scaled_dot_product_attention(q, k, v, mask)
     g = rng.standard_normal(out.shape)
-    dq, dk, dv = F.scaled_dot_product_attention_backward(g, cache)
+    dq, dk, dv = impl.scaled_dot_product_attention_backward(g, cache)
     assert np.all(out[0, 1] == 0) and np.all(out[1, 3] == 0)
     assert np.all(cache.weights[0, 1] == 0) and np.all(cache.weights[1, 3] == 0)
     assert np.all(dq[0, 1] == 0) and np.all(dq[1, 3] == 0)
@@ -183,20 +191,21 @@ def test_sdpa_fully_masked_rows_are_zero_with_zero_gradients_through_them():
     # the upstream gradient of a hidden row reaches nothing: change it and dk, dv stay the same
     g2 = g.copy()
     g2[0, 1] = g2[1, 3] = 100.0
-    _, dk2, dv2 = F.scaled_dot_product_attention_backward(g2, cache)
+    _, dk2, dv2 = impl.scaled_dot_product_attention_backward(g2, cache)
     np.testing.assert_array_equal(dk2, dk)
     np.testing.assert_array_equal(dv2, dv)
     # a float mask of -inf gives the same
-    out_f, _ = F.scaled_dot_product_attention(q, k, v, np.where(mask, 0.0, -np.inf))
+    out_f, _ = impl.scaled_dot_product_attention(q, k, v, np.where(mask, 0.0, -np.inf))
     np.testing.assert_array_equal(out_f, out)
 
 
-def test_sdpa_huge_logits_stay_finite_and_pick_the_best_key():
+@twins
+def test_sdpa_huge_logits_stay_finite_and_pick_the_best_key(impl):
     q = np.array([[[1e150, 0.0], [-1e150, 0.0]]])
     k = np.array([[[1e150, 0.0], [-1e150, 0.0], [0.0, 1e150]]])
     v = np.array([[[1.0], [2.0], [3.0]]])
-    out, cache = F.scaled_dot_product_attention(q, k, v)  # scores up to 1e300 / sqrt(2)
-    dq, dk, dv = F.scaled_dot_product_attention_backward(np.ones_like(out), cache)
+    out, cache = impl.scaled_dot_product_attention(q, k, v)  # scores up to 1e300 / sqrt(2)
+    dq, dk, dv = impl.scaled_dot_product_attention_backward(np.ones_like(out), cache)
     np.testing.assert_array_equal(cache.weights, [[[1, 0, 0], [0, 1, 0]]])
     np.testing.assert_array_equal(out, [[[1.0], [2.0]]])
     assert all(np.isfinite(x).all() for x in (dq, dk, dv))
@@ -207,26 +216,28 @@ def test_sdpa_huge_logits_stay_finite_and_pick_the_best_key():
 @settings(max_examples=15)
 @given(data=st.data(), b=st.integers(1, 3), L=st.integers(1, 6), S=st.integers(1, 6), e=st.integers(1, 4),
        j=st.integers(0, 5))
-def test_causal_hides_the_future(data, b, L, S, e, j):
+@twins
+def test_causal_hides_the_future(impl, data, b, L, S, e, j):
     """Changing key/value j leaves the outputs of queries i < j unchanged (bit for bit: their weight on j is
     exactly 0), and keys no query may see (j >= L) get exactly zero gradient."""
     j = j % S
     q, k, v = (data.draw(arrays(s), label=n) for n, s in (("q", (b, L, e)), ("k", (b, S, e)), ("v", (b, S, e))))
-    out, cache = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    out, cache = impl.scaled_dot_product_attention(q, k, v, is_causal=True)
     k2, v2 = k.copy(), v.copy()
     k2[:, j] += data.draw(arrays((b, e), 1.0, 5.0), label="dk")
     v2[:, j] += data.draw(arrays((b, e), 1.0, 5.0), label="dv")
-    out2, _ = F.scaled_dot_product_attention(q, k2, v2, is_causal=True)
+    out2, _ = impl.scaled_dot_product_attention(q, k2, v2, is_causal=True)
     np.testing.assert_array_equal(out2[:, :j], out[:, :j])
-    _, dk, dv = F.scaled_dot_product_attention_backward(data.draw(upstream_grads(out.shape), label="grad_out"), cache)
+    _, dk, dv = impl.scaled_dot_product_attention_backward(data.draw(upstream_grads(out.shape), label="grad_out"), cache)
     assert np.all(dk[:, L:] == 0) and np.all(dv[:, L:] == 0)
 
 
-def test_causal_is_the_lower_triangular_bool_mask():
+@twins
+def test_causal_is_the_lower_triangular_bool_mask(impl):
     rng = np.random.default_rng(1)
     q, k, v = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 3, 3)), rng.standard_normal((2, 3, 4))
-    out, cache = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    out_m, _ = F.scaled_dot_product_attention(q, k, v, np.tri(5, 3, dtype=bool))
+    out, cache = impl.scaled_dot_product_attention(q, k, v, is_causal=True)
+    out_m, _ = impl.scaled_dot_product_attention(q, k, v, np.tri(5, 3, dtype=bool))
     np.testing.assert_array_equal(out, out_m)
     assert np.all(np.triu(cache.weights, 1) == 0)  # key j > query i gets no weight (top-left aligned)
 
@@ -237,11 +248,12 @@ def qkv(rng, shape=(2, 4, 5, 3)):
     return tuple(rng.standard_normal(shape) for _ in range(3))
 
 
-def test_dropout_mask_is_reproducible_with_a_fixed_rng():
+@twins
+def test_dropout_mask_is_reproducible_with_a_fixed_rng(impl):
     q, k, v = qkv(np.random.default_rng(2))
-    out1, c1 = F.scaled_dot_product_attention(q, k, v, dropout_p=0.4, rng=11)
-    out2, c2 = F.scaled_dot_product_attention(q, k, v, dropout_p=0.4, rng=np.random.default_rng(11))
-    out3, c3 = F.scaled_dot_product_attention(q, k, v, dropout_p=0.4, rng=12)
+    out1, c1 = impl.scaled_dot_product_attention(q, k, v, dropout_p=0.4, rng=11)
+    out2, c2 = impl.scaled_dot_product_attention(q, k, v, dropout_p=0.4, rng=np.random.default_rng(11))
+    out3, c3 = impl.scaled_dot_product_attention(q, k, v, dropout_p=0.4, rng=12)
     np.testing.assert_array_equal(c1.dropout_mask, c2.dropout_mask)
     np.testing.assert_array_equal(out1, out2)
     assert not np.array_equal(c1.dropout_mask, c3.dropout_mask)
@@ -252,13 +264,14 @@ def test_dropout_mask_is_reproducible_with_a_fixed_rng():
 @settings(max_examples=10)
 @given(data=st.data(), p=st.sampled_from([0.2, 0.5, 0.9]), seed=st.integers(0, 2**16),
        tile_bytes=st.none() | SMALL_TILES)
-def test_dropout_backward_matches_torch_with_the_same_mask(data, p, seed, tile_bytes):
+@twins
+def test_dropout_backward_matches_torch_with_the_same_mask(impl, data, p, seed, tile_bytes):
     """PyTorch draws its own masks; give it ours: out = (softmax(q k^T * scale) * mask) v."""
     q, k, v = (data.draw(arrays((2, 3, 4)), label=n) for n in "qkv")
     with mock.patch.object(sdpa_module, "TILE_BYTES", tile_bytes or sdpa_module.TILE_BYTES):
-        out, cache = F.scaled_dot_product_attention(q, k, v, dropout_p=p, rng=seed)
+        out, cache = impl.scaled_dot_product_attention(q, k, v, dropout_p=p, rng=seed)
         g = data.draw(upstream_grads(out.shape), label="grad_out")
-        grads = F.scaled_dot_product_attention_backward(g, cache)
+        grads = impl.scaled_dot_product_attention_backward(g, cache)
     tq, tk, tv = tensor(q), tensor(k), tensor(v)
     t_out = (torch_weights(tq, tk) * torch.as_tensor(cache.dropout_mask)) @ tv
     t_grads = torch_vjp(t_out, [tq, tk, tv], [g])
@@ -278,8 +291,8 @@ def test_dropout_backward_finite_differences_with_the_same_mask():
 
 def test_dropout_zero_and_eval_mode_are_the_identity():
     q, k, v = qkv(np.random.default_rng(4))
-    out0, c0 = F.scaled_dot_product_attention(q, k, v)
-    out_p0, c_p0 = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, rng=5)
+    out0, c0 = K.scaled_dot_product_attention(q, k, v)
+    out_p0, c_p0 = K.scaled_dot_product_attention(q, k, v, dropout_p=0.0, rng=5)
     assert c_p0.dropout_mask is None
     np.testing.assert_array_equal(out_p0, out0)
     module = nn.ScaledDotProductAttention(dropout_p=0.7, rng=5)
@@ -297,16 +310,16 @@ def test_dropout_zero_and_eval_mode_are_the_identity():
 
 @settings(max_examples=15)
 @given(problem=sdpa_problems())
-def test_sdpa_module_is_the_functional(problem):
+def test_sdpa_module_is_the_kernel(problem):
     args, grad_out = problem
     args = dict(args)
     module = nn.ScaledDotProductAttention(scale=args.pop("scale"))
     out, weights = module(**args)
     grads = module.backward(grad_out)
-    f_out, cache = F.scaled_dot_product_attention(**args, scale=module.scale)
+    f_out, cache = K.scaled_dot_product_attention(**args, scale=module.scale)
     np.testing.assert_array_equal(out, f_out)
     np.testing.assert_array_equal(weights, cache.weights)
-    for g, f in zip(grads, F.scaled_dot_product_attention_backward(grad_out, cache)):
+    for g, f in zip(grads, K.scaled_dot_product_attention_backward(grad_out, cache)):
         np.testing.assert_array_equal(g, f)
 
 
@@ -318,21 +331,23 @@ def test_sdpa_module_is_the_functional(problem):
     (((2, 3, 4), (2, 5, 4), (2, 5, 3)), np.array([0.0, -np.inf, 1.5, -0.5, -np.inf]), False, 0.7),
     (((3, 6, 2), (3, 4, 2), (3, 4, 3)), None, True, None),  # causal with L > S
 ])
-def test_sdpa_finite_differences(shapes, mask, is_causal, scale):
+@twins
+def test_sdpa_finite_differences(impl, shapes, mask, is_causal, scale):
     rng = np.random.default_rng(5)
-    forward = lambda q, k, v: F.scaled_dot_product_attention(q, k, v, mask, is_causal=is_causal, scale=scale)  # noqa
-    errors = check_function(forward, F.scaled_dot_product_attention_backward, [rng.standard_normal(s) for s in shapes])
+    forward = lambda q, k, v: impl.scaled_dot_product_attention(q, k, v, mask, is_causal=is_causal, scale=scale)  # noqa
+    errors = check_function(forward, impl.scaled_dot_product_attention_backward, [rng.standard_normal(s) for s in shapes])
     assert max(errors.values()) < FD_TOL, errors
 
 
 # --- dtype and bad input ---------------------------------------------------------------------------
 
-def test_sdpa_keeps_float32():
+@twins
+def test_sdpa_keeps_float32(impl):
     q, k, v = (x.astype(np.float32) for x in qkv(np.random.default_rng(6)))
-    out, cache = F.scaled_dot_product_attention(q, k, v, np.ones((5, 5), bool), scale=0.3)
-    grads = F.scaled_dot_product_attention_backward(np.ones_like(out), cache)
+    out, cache = impl.scaled_dot_product_attention(q, k, v, np.ones((5, 5), bool), scale=0.3)
+    grads = impl.scaled_dot_product_attention_backward(np.ones_like(out), cache)
     assert {out.dtype, cache.weights.dtype, *(g.dtype for g in grads)} == {np.dtype(np.float32)}
-    out64, _ = F.scaled_dot_product_attention(*(x.astype(np.float64) for x in (q, k, v)), scale=0.3)
+    out64, _ = impl.scaled_dot_product_attention(*(x.astype(np.float64) for x in (q, k, v)), scale=0.3)
     assert relative_error(out, out64) < 1e-6
 
 
@@ -355,9 +370,10 @@ ONES = np.ones((2, 3, 4))
     (ONES, ONES, ONES, dict(attn_mask=np.ones((3, 3), bool), is_causal=True), "attn_mask and is_causal"),
     (ONES, ONES, ONES, dict(dropout_p=1.5), r"dropout_p: expected a probability in \[0, 1\]"),
 ])
-def test_sdpa_rejects_bad_input(q, k, v, kwargs, error):
+@twins
+def test_sdpa_rejects_bad_input(impl, q, k, v, kwargs, error):
     with pytest.raises((ValueError, TypeError), match=error):
-        F.scaled_dot_product_attention(q, k, v, **kwargs)
+        impl.scaled_dot_product_attention(q, k, v, **kwargs)
 
 
 def test_sdpa_module_errors():
@@ -396,8 +412,8 @@ def test_threads_give_the_numbers_of_one_thread(problem, tile_bytes, threads, p)
     with mock.patch.object(sdpa_module, "TILE_BYTES", tile_bytes):
         for n in (1, threads):
             with num_threads(n):
-                out, cache = F.scaled_dot_product_attention(**args, dropout_p=p, rng=5)
-                results.append((out, cache.weights, *F.scaled_dot_product_attention_backward(grad_out, cache)))
+                out, cache = K.scaled_dot_product_attention(**args, dropout_p=p, rng=5)
+                results.append((out, cache.weights, *K.scaled_dot_product_attention_backward(grad_out, cache)))
     for name, one, many in zip(("out", "weights", "dq", "dk", "dv"), *results):
         np.testing.assert_array_equal(many, one, err_msg=name)
 
@@ -410,10 +426,10 @@ def test_a_workspace_keeps_its_arrays_and_gives_the_fresh_numbers():
     seen = []
     for shape, causal in [((2, 3, 5, 4), True), ((2, 3, 5, 4), False), ((1, 7, 2), True), ((2, 3, 5, 4), True)]:
         q, k, v, g = (rng.standard_normal(shape) for _ in range(4))
-        out, cache = F.scaled_dot_product_attention(q, k, v, is_causal=causal, workspace=ws)
-        grads = F.scaled_dot_product_attention_backward(g, cache, workspace=ws)
-        want_out, want_cache = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-        want_grads = F.scaled_dot_product_attention_backward(g, want_cache)
+        out, cache = K.scaled_dot_product_attention(q, k, v, is_causal=causal, workspace=ws)
+        grads = K.scaled_dot_product_attention_backward(g, cache, workspace=ws)
+        want_out, want_cache = K.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        want_grads = K.scaled_dot_product_attention_backward(g, want_cache)
         for a, b in zip((out, cache.weights, *grads), (want_out, want_cache.weights, *want_grads)):
             np.testing.assert_array_equal(a, b)
         seen.append((shape, cache.weights, grads[1]))
@@ -423,15 +439,16 @@ def test_a_workspace_keeps_its_arrays_and_gives_the_fresh_numbers():
 
 @pytest.mark.parametrize("q_shape, kv_shape", [((2, 0, 4), (2, 3)), ((0, 2, 4), (0, 3)), ((3, 0, 2, 4), (3, 0, 3)),
                                                ((2, 3, 4), (2, 0)), ((3, 4), (0,)), ((2, 1, 4), (1, 0))])
+@twins
 @pytest.mark.parametrize("is_causal", [False, True])
-def test_no_query_rows_no_keys_or_an_empty_batch_give_the_outputs_of_torch(q_shape, kv_shape, is_causal):
+def test_no_query_rows_no_keys_or_an_empty_batch_give_the_outputs_of_torch(impl, q_shape, kv_shape, is_causal):
     """No query rows or an empty batch: out and dq are empty, dk and dv zero (no query used a key). No keys
     (S = 0): every row attends to nothing, as a fully masked row: out and dq zero, A (..., L, 0). As PyTorch."""
     rng = np.random.default_rng(2)
     q, k, v = rng.standard_normal(q_shape), rng.standard_normal(kv_shape + (4,)), rng.standard_normal(kv_shape + (5,))
-    out, cache = F.scaled_dot_product_attention(q, k, v, is_causal=is_causal)
+    out, cache = impl.scaled_dot_product_attention(q, k, v, is_causal=is_causal)
     g = rng.standard_normal(out.shape)
-    grads = F.scaled_dot_product_attention_backward(g, cache)
+    grads = impl.scaled_dot_product_attention_backward(g, cache)
     assert cache.weights.shape == out.shape[:-1] + (k.shape[-2],)
     tq, tk, tv = tensor(q), tensor(k), tensor(v)
     t_out = TF.scaled_dot_product_attention(tq, tk, tv, is_causal=is_causal)

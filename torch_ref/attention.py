@@ -20,15 +20,16 @@ def masked_softmax(scores, keep):
     return torch.softmax(scores.masked_fill(~keep, -1e6), dim=-1).masked_fill(~keep, 0.0)
 
 
-class AdditiveAttention(nn.Module):
-    """Seed 001's attention pooling: e = attention(h), alpha = softmax_t(e), context = sum_t alpha_t h_t."""
+class AdditiveAttention(nn.Sequential):
+    """Attention pooling: e = scorer(h), alpha = softmax_t(e), context = sum_t alpha_t h_t. The module is its
+    scorer Sequential(Linear, Tanh, Linear), as ``numpy_attn.nn.AdditiveAttention``: a model that names it
+    ``attention`` has seed 001's keys ``attention.0.weight``, ``attention.2.weight``."""
 
     def __init__(self, input_dim, attn_dim=64):
-        super().__init__()
-        self.attention = nn.Sequential(nn.Linear(input_dim, attn_dim), nn.Tanh(), nn.Linear(attn_dim, 1))
+        super().__init__(nn.Linear(input_dim, attn_dim), nn.Tanh(), nn.Linear(attn_dim, 1))
 
     def forward(self, h, mask=None):
-        e = self.attention(h).squeeze(-1)  # (B, T)
+        e = super().forward(h).squeeze(-1)  # (B, T)
         alpha = masked_softmax(e, mask)
         context = torch.sum(alpha.unsqueeze(-1) * h, dim=1)  # (B, D)
         return context, alpha
@@ -84,9 +85,14 @@ class SEGate(nn.Module):
 
 class PositionalEncoding(nn.Module):
     """The PyTorch tutorial's sinusoidal encoding (batch_first, pe kept as (max_len, d_model)); odd
-    d_model gets one cosine column fewer."""
+    d_model gets one cosine column fewer.
 
-    def __init__(self, d_model, max_len=5000, dropout=0.0, batch_first=True):
+    The table is computed in float64 and stored in ``dtype``: float64 unless told, so that on its own it is
+    the exact reference the NumPy table is checked against; a model passes its parameters' dtype. As a
+    buffer it then follows the model through ``.to()``, ``.double()`` and ``.float()``.
+    """
+
+    def __init__(self, d_model, max_len=5000, dropout=0.0, batch_first=True, dtype=torch.float64):
         super().__init__()
         self.dropout = nn.Dropout(p=dropout)
         self.batch_first = batch_first
@@ -95,7 +101,7 @@ class PositionalEncoding(nn.Module):
         pe = torch.zeros(max_len, d_model, dtype=torch.float64)
         pe[:, 0::2] = torch.sin(position * div_term)
         pe[:, 1::2] = torch.cos(position * div_term[: d_model // 2])
-        self.register_buffer("pe", pe)
+        self.register_buffer("pe", pe.to(dtype))
 
     def forward(self, x):
         pe = self.pe[: x.shape[1]] if self.batch_first else self.pe[: x.shape[0]].unsqueeze(1)

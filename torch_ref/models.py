@@ -8,13 +8,7 @@ Every model maps x: (B, T, C) to (prob: (B,), alpha: (B, T)), alpha the attentio
 import torch
 from torch import nn
 
-from .attention import PositionalEncoding
-
-
-def attention_pool(h, scorer):
-    """alpha = softmax_t(scorer(h_t)), context = sum_t alpha_t h_t. h: (B, T, D) -> ((B, D), (B, T))."""
-    alpha = torch.softmax(scorer(h).squeeze(-1), dim=1)
-    return (alpha.unsqueeze(-1) * h).sum(dim=1), alpha
+from .attention import AdditiveAttention, PositionalEncoding
 
 
 class AttentionModel(nn.Module):
@@ -23,12 +17,12 @@ class AttentionModel(nn.Module):
     def __init__(self, input_dim=1, hidden_dim=32):
         super().__init__()
         self.lstm = nn.LSTM(input_size=input_dim, hidden_size=hidden_dim, batch_first=True, bidirectional=True)
-        self.attention = nn.Sequential(nn.Linear(2 * hidden_dim, 64), nn.Tanh(), nn.Linear(64, 1))
+        self.attention = AdditiveAttention(2 * hidden_dim, 64)
         self.classifier = nn.Sequential(nn.Linear(2 * hidden_dim, 1), nn.Sigmoid())
 
     def forward(self, x):
         lstm_out, _ = self.lstm(x)
-        context, alpha = attention_pool(lstm_out, self.attention)
+        context, alpha = self.attention(lstm_out)
         return self.classifier(context).squeeze(-1), alpha
 
 
@@ -41,14 +35,14 @@ class BiLSTMMHAClassifier(nn.Module):
         self.lstm = nn.LSTM(input_dim, hidden_dim, batch_first=True, bidirectional=True)
         self.mha = nn.MultiheadAttention(d, num_heads, batch_first=True)
         self.norm = nn.LayerNorm(d)
-        self.attention = nn.Sequential(nn.Linear(d, 64), nn.Tanh(), nn.Linear(64, 1))
+        self.attention = AdditiveAttention(d, 64)
         self.classifier = nn.Sequential(nn.Linear(d, 1), nn.Sigmoid())
 
     def forward(self, x):
         h, _ = self.lstm(x)
         a, _ = self.mha(h, h, h, need_weights=False)
         z = self.norm(h + a)
-        context, alpha = attention_pool(z, self.attention)
+        context, alpha = self.attention(z)
         return self.classifier(context).squeeze(-1), alpha
 
 
@@ -59,19 +53,19 @@ class TransformerClassifier(nn.Module):
     def __init__(self, input_dim=1, d_model=64, nhead=4, num_layers=2, dim_feedforward=128, max_len=5000):
         super().__init__()
         self.input_proj = nn.Linear(input_dim, d_model)
-        self.pos_encoding = PositionalEncoding(d_model, max_len=max_len)
+        self.pos_encoding = PositionalEncoding(d_model, max_len=max_len, dtype=self.input_proj.weight.dtype)
         self.layers = nn.Sequential(*[
             nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout=0.0, batch_first=True,
                                        norm_first=True)
             for _ in range(num_layers)
         ])
         self.norm = nn.LayerNorm(d_model)
-        self.attention = nn.Sequential(nn.Linear(d_model, 64), nn.Tanh(), nn.Linear(64, 1))
+        self.attention = AdditiveAttention(d_model, 64)
         self.classifier = nn.Sequential(nn.Linear(d_model, 1), nn.Sigmoid())
 
     def forward(self, x):
         z = self.norm(self.layers(self.pos_encoding(self.input_proj(x))))
-        context, alpha = attention_pool(z, self.attention)
+        context, alpha = self.attention(z)
         return self.classifier(context).squeeze(-1), alpha
 
 

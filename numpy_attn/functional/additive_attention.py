@@ -1,7 +1,7 @@
 """Additive attention: a small tanh network scores each position, a softmax over the scores gives the
 weights, and the output is the weighted sum of the values.
 
-Two forms, sharing one masked softmax:
+Two forms, sharing one masked softmax (``softmax.masked_softmax``):
 
 - **attention pooling** (seed 001's time-series classifier; Raffel & Ellis 2015): one score per time
   step from any scorer, e_t = w2 . tanh(W1 h_t + b1) + b2, and the context sum_t alpha_t h_t.
@@ -19,24 +19,7 @@ from .._validate import as_float_array, as_index_array, check_last_dim, check_nd
 from .activations import tanh, tanh_backward
 from .dropout import dropout, dropout_backward
 from .linear import linear, linear_backward
-from .softmax import softmax, softmax_backward, softmax_into
-
-
-def masked_softmax(scores, keep, axis=-1):
-    """a_i = keep_i exp(s_i - m) / sum_j keep_j exp(s_j - m), m = max of the kept s_j.
-
-    Hidden positions get weight exactly 0 (not D2L's exp(-1e6)); a row with nothing kept gets all-zero
-    weights instead of PyTorch's NaN (softmax of an all -inf row), so its output is 0 and no gradient
-    flows through it: hidden scores are -inf for ``softmax_into``. scores: any shape; keep: bool
-    broadcastable to scores, or None (all kept).
-    Returns a (shape of scores) and the cache of ``softmax_backward``, whose VJP a * (g - sum(a g))
-    stays exact: a_i = 0 at every hidden position, so those terms drop out of both factors.
-    """
-    if keep is None:
-        return softmax(scores, axis)
-    kept = np.where(keep, scores, -np.inf)  # a new array: the softmax is written into it
-    a = softmax_into(kept, kept, axis)
-    return a, (a, axis)
+from .softmax import masked_softmax, softmax_backward
 
 
 def _bool_mask(mask, shape, name):

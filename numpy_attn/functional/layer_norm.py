@@ -1,96 +1,71 @@
-"""Layer normalisation over the trailing ``normalized_shape`` dimensions (``torch.nn.functional.layer_norm``).
+"""Layer normalisation over the trailing ``normalized_shape`` dims (``torch.nn.functional.layer_norm``).
 
-Every row of x, viewed as (N, D) with D = prod(normalized_shape), is normalised on its own, so the work
-runs block by block over rows (``_rows.py``): the passes a block takes (mean, centre, variance, scale,
-shift) find it in the CPU's cache. The sums over a row are ``einsum("nd->n")`` and
-``einsum("nd,nd->n")`` (a sum of products with no (N, D) temporary), about 2.5x faster than
-``.sum(-1)`` on a block: the same sums, grouped differently. A BLAS product with a column of ones is
-10-40% faster still on one thread, but OpenBLAS would put two threads on a block's product outside
-``parallel.own_cores`` and leave its worker spinning afterwards (``numpy_attn/blas.py``); einsum stays
-on the calling thread. Forward and backward, float32, against whole-array passes: 22.6 -> 15.2 ms at
-(8, 1024, 256), 1.95 -> 1.54 ms at (32, 128, 64), medians of 41 alternating calls in a slow spell of
-the machine (benchmarks.run, the PyTorch ratio: 6.35 -> 2.47-3.99 and 2.07 -> 1.75-2.09).
+Each row x (the D = prod(normalized_shape) trailing values) is normalised on its own:
+
+    mu = mean(x),  var = mean((x - mu)^2)        (biased variance, as PyTorch)
+    xhat = (x - mu) / sqrt(var + eps)
+    y = xhat * weight + bias                     weight, bias: normalized_shape
+
+Backward, with d = g * weight the gradient reaching xhat and rstd = 1 / sqrt(var + eps):
+
+    dx = rstd * (d - mean(d) - xhat * mean(d * xhat))   the two means are the paths through mu and var
+    dweight = sum over rows of g * xhat,  dbias = sum over rows of g
+
+The fast twin is ``numpy_attn.kernels.layer_norm``.
 """
+
+import math
 
 import numpy as np
 
 from .._validate import as_float_array
-from ..kernels.rows import as_rows, row_blocks
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """y = (x - mean) / sqrt(var + eps) * weight + bias, mean and (biased) var over the last dims.
+    """x: (*, *normalized_shape); weight, bias: normalized_shape or None. Returns y (shape of x) and the cache."""
+    x, normalized_shape = check_layer_norm_args(x, normalized_shape, weight, bias)
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))  # the normalised dims
+    mu = _mean(x, axes)
+    centred = x - mu
+    var = _mean(centred * centred, axes)
+    rstd = 1.0 / np.sqrt(var + eps)
+    xhat = centred * rstd
+    y = xhat if weight is None else xhat * weight
+    y = y if bias is None else y + bias
+    return y, (xhat, rstd, weight, bias is not None, axes)
 
-    x: (*, *normalized_shape); weight, bias: normalized_shape or None. Returns y (shape of x) and the cache.
-    """
+
+def layer_norm_backward(grad_out, cache):
+    """grad_out: shape of x -> (grad_x, grad_weight, grad_bias); the last two are None where there was none."""
+    xhat, rstd, weight, has_bias, axes = cache
+    grad_out = np.asarray(grad_out)
+    if grad_out.shape != xhat.shape:
+        raise ValueError(f"layer_norm grad_out: expected shape {xhat.shape} (the input's), got {grad_out.shape}")
+    rows = tuple(range(xhat.ndim - len(axes)))  # the leading dims: one row each
+    d = grad_out if weight is None else grad_out * weight  # y = xhat * weight + bias  ->  dL/dxhat
+    mean_d = _mean(d, axes)  # path through mu
+    mean_dx = _mean(d * xhat, axes)  # path through var
+    grad_x = rstd * (d - mean_d - xhat * mean_dx)  # xhat = (x - mu) * rstd
+    grad_weight = None if weight is None else (grad_out * xhat).sum(axis=rows)  # dy/dweight = xhat
+    grad_bias = grad_out.sum(axis=rows) if has_bias else None  # dy/dbias = 1
+    return grad_x, grad_weight, grad_bias
+
+
+def check_layer_norm_args(x, normalized_shape, weight, bias):
+    """x as a float array whose trailing dims are ``normalized_shape``, and that shape as a tuple; weight and
+    bias None or float arrays of exactly that shape (no silent broadcasting). Returns (x, normalized_shape)."""
     normalized_shape = tuple(np.atleast_1d(normalized_shape).tolist())
     x = as_float_array(x, "layer_norm input")
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
         raise ValueError(f"layer_norm input: expected trailing shape {normalized_shape}, got shape {x.shape}")
-    w, b = (_affine_param(p, name, normalized_shape) for p, name in ((weight, "weight"), (bias, "bias")))
-    rows = as_rows(x, len(normalized_shape))  # (N, D)
-    xhat, rstd = np.empty_like(rows), np.empty((len(rows), 1), x.dtype)
-    params = [p for p in (w, b) if p is not None]
-    out = np.empty(rows.shape, np.result_type(rows, *params)) if params else xhat
-    inv_d = 1.0 / max(rows.shape[1], 1)
-    for s in row_blocks(rows):
-        c = np.subtract(rows[s], _row_sums(rows[s]) * inv_d, out=xhat[s])  # x - mean
-        r = rstd[s]
-        np.einsum("nd,nd->n", c, c, out=r[:, 0])  # sum((x - mean)^2), with no (rows, D) temporary
-        r *= inv_d  # var: the mean of the squares
-        r += eps
-        np.sqrt(r, out=r)
-        np.reciprocal(r, out=r)  # rstd = 1 / sqrt(var + eps)
-        c *= r  # xhat
-        y = c if w is None else np.multiply(c, w, out=out[s])
-        if b is not None:
-            np.add(y, b, out=out[s])
-    return out.reshape(x.shape), (xhat, rstd, w, b is not None, x.shape, normalized_shape)
+    for p, name in ((weight, "weight"), (bias, "bias")):
+        if p is not None and as_float_array(p, f"layer_norm {name}").shape != normalized_shape:
+            raise ValueError(f"layer_norm {name}: expected shape {normalized_shape} (normalized_shape), "
+                             f"got {np.shape(p)}")
+    return x, normalized_shape
 
 
-def layer_norm_backward(grad_out, cache):
-    """Returns (grad_x, grad_weight, grad_bias); the last two are None where there was none.
-
-    With xhat = (x - mean) * rstd and d = grad_out * weight (the gradient reaching xhat),
-    dx = rstd * (d - mean(d) - xhat * mean(d * xhat)): the two means are the paths through mean and var.
-    """
-    xhat, rstd, w, has_bias, shape, normalized_shape = cache
-    grad_out = np.asarray(grad_out)
-    if grad_out.shape != shape:
-        raise ValueError(f"layer_norm grad_out: expected shape {shape} (the input's), got {grad_out.shape}")
-    g = grad_out.reshape(xhat.shape)
-    dx = np.empty(g.shape, np.result_type(g, xhat, *(() if w is None else (w,))))
-    grad_w, grad_b = (np.zeros(xhat.shape[1], dx.dtype) if p else None for p in (w is not None, has_bias))
-    inv_d = 1.0 / max(xhat.shape[1], 1)
-    blocks = row_blocks(xhat)
-    scratch = np.empty((blocks[0].stop, xhat.shape[1]), dx.dtype) if blocks else None  # one block's temporary
-    for s in blocks:
-        xh, d = xhat[s], dx[s]
-        if w is None:
-            np.copyto(d, g[s])
-        else:
-            np.multiply(g[s], w, out=d)  # d: y = xhat * weight + bias
-        mean_d = _row_sums(d) * inv_d
-        d -= np.multiply(xh, np.einsum("nd,nd->n", d, xh)[:, None] * inv_d, out=scratch[:len(xh)])  # xhat mean(d xhat)
-        d -= mean_d
-        d *= rstd[s]
-        if w is not None:
-            grad_w += np.einsum("nd,nd->d", g[s], xh)  # dy/dweight = xhat, summed over the block's rows
-        if has_bias:
-            grad_b += np.einsum("nd->d", g[s])  # dy/dbias = 1
-    return (dx.reshape(shape), *(None if p is None else p.reshape(normalized_shape) for p in (grad_w, grad_b)))
-
-
-def _affine_param(p, name, normalized_shape):
-    """weight or bias as a flat (D,) array, checked against normalized_shape; None stays None."""
-    if p is None:
-        return None
-    p = as_float_array(p, f"layer_norm {name}")
-    if p.shape != normalized_shape:
-        raise ValueError(f"layer_norm {name}: expected shape {normalized_shape} (normalized_shape), got {p.shape}")
-    return p.reshape(-1)
-
-
-def _row_sums(rows):
-    """(n, D) -> (n, 1): the sum of each row."""
-    return np.einsum("nd->n", rows)[:, None]
+def _mean(a, axes):
+    """The mean over ``axes``, kept as size-1 dims; 0 over no entries (D = 0), where NumPy's mean warns."""
+    count = math.prod(a.shape[i] for i in axes)
+    return a.sum(axis=axes, keepdims=True) / max(count, 1)

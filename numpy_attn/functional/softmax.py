@@ -1,88 +1,63 @@
-"""Softmax and log-softmax over any axis, stable for logits of any magnitude."""
+"""Softmax, masked softmax and log-softmax over any axis, stable for logits of any magnitude.
+
+    a_i = exp(x_i - m) / sum_j exp(x_j - m)          m = max_j x_j (any shift cancels; this one keeps exp <= 1)
+    log_softmax(x)_i = x_i - m - log sum_j exp(x_j - m)
+
+Backward (vector-Jacobian products, g = dL/da):
+
+    softmax:      da_i/dx_j = a_i (delta_ij - a_j)   ->  dx = a * (g - sum_j a_j g_j)
+    log_softmax:  dl_i/dx_j = delta_ij - a_j         ->  dx = g - a * sum_j g_j
+
+A row whose every entry is -inf (every position hidden) has no softmax (0/0). Here it is all zeros, so
+nothing flows through it and no NaN appears; the fast twin is ``numpy_attn.kernels.softmax``.
+"""
 
 import numpy as np
 
-from .._validate import as_float_array
-from ..kernels.rows import as_rows, row_blocks
+from .._validate import as_float_array, check_scores
 
 
 def softmax(x, axis=-1):
-    """a_i = exp(x_i - m) / sum_j exp(x_j - m) over ``axis`` (any shift m gives the same softmax).
-
-    x: any shape, finite. Returns a (same shape as x) and the cache. See ``softmax_into``.
-    Over the last axis the rows go block by block (``_rows.py``), each block's passes in the cache:
-    (32, 4, 128, 128) float32, forward and backward, 8.8 -> 5.6 ms (medians of 31 alternating calls).
-    """
-    x = as_float_array(x, "softmax input", min_ndim=1)
-    a = np.empty(x.shape, x.dtype)
-    if not _is_last(axis, x.ndim):
-        return softmax_into(x, a, axis), (a, axis)
-    rows, a_rows = as_rows(x), as_rows(a)  # a's is a view: a is C-ordered
-    for s in row_blocks(rows):
-        softmax_into(rows[s], a_rows[s])
+    """a = softmax(x) over ``axis``. x: any shape, finite or -inf (hidden). Returns a (shape of x) and the cache."""
+    x = as_float_array(x, "softmax input", min_ndim=1, finite=False)
+    check_scores(x, "softmax input")
+    if x.size == 0:  # an empty batch, or nothing to normalise over
+        a = x.copy()
+        return a, (a, axis)
+    m = x.max(axis=axis, keepdims=True)
+    m[np.isneginf(m)] = 0.0  # an all -inf row: exp(-inf - 0) = 0 everywhere
+    e = np.exp(x - m)
+    total = e.sum(axis=axis, keepdims=True)
+    total[total == 0] = 1.0  # the all-hidden row: 0 / 1 = 0
+    a = e / total
     return a, (a, axis)
 
 
 def softmax_backward(grad_out, cache):
-    """Vector-Jacobian product of softmax: dx = a * (g - sum(a * g)). Over the last axis block by block."""
+    """grad_out: dL/da, shape of a -> dL/dx = a * (g - sum(a * g)) over the softmax axis."""
     a, axis = cache
     grad_out = np.asarray(grad_out)
     if grad_out.shape != a.shape:
         raise ValueError(f"softmax grad_out: expected shape {a.shape} (the output's), got {grad_out.shape}")
-    if not _is_last(axis, a.ndim):
-        return a * (grad_out - (a * grad_out).sum(axis=axis, keepdims=True))
-    a_rows, g_rows = as_rows(a), as_rows(grad_out)
-    dx = np.empty(a_rows.shape, np.result_type(a, grad_out))
-    for s in row_blocks(a_rows):
-        d = np.subtract(g_rows[s], np.einsum("nd,nd->n", a_rows[s], g_rows[s])[:, None], out=dx[s])  # g - sum(a g)
-        d *= a_rows[s]
-    return dx.reshape(a.shape)
+    return a * (grad_out - (a * grad_out).sum(axis=axis, keepdims=True))
 
 
-def softmax_into(x, out, axis=-1):
-    """Softmax of x over ``axis``, written into ``out`` (x itself for in place); rows all -inf become zeros.
+def masked_softmax(scores, keep, axis=-1):
+    """a_i = keep_i exp(s_i - m) / sum_j keep_j exp(s_j - m), m = max of the kept s_j.
 
-    a_j = exp(s_j - m) / sum_i exp(s_i - m) for any shift m: it cancels. m = max_i s_i keeps exp <= 1, and
-    costs a reduction per row and a subtraction. When every score of the block lies within +-limit (two
-    reductions over the whole block: 35 us against 205 us for a (4, 4, 128, 128) tile), m = 0 is as safe:
-    S exp(limit) stays below the largest float, and exp(-limit) above the smallest normal one (the bound
-    that matters when S <= 3); only the rounding differs. The attention step at (32, 128, 64, 4 heads) went
-    from 16.0 to 13.5 ms. A row with every key hidden has m = -inf; m = 0 and a denominator of 1 give a = 0.
+    Hidden positions get weight exactly 0 (not D2L's exp(-1e6)); a row with nothing kept gets all-zero
+    weights instead of PyTorch's NaN, so its output is 0 and no gradient flows through it.
+    scores: any shape; keep: bool broadcastable to scores (True = takes part), or None (all kept).
+    Returns a (shape of scores) and the cache of ``softmax_backward``, whose VJP a * (g - sum(a g)) stays
+    exact: a_i = 0 at every hidden position, so those terms drop out of both factors.
     """
-    if x.size == 0:  # an empty batch, or nothing to normalise over
-        return out
-    info = np.finfo(x.dtype)
-    limit = min(-np.log(info.tiny), np.log(info.max / x.shape[axis])) - 1.0  # float32, S = 128: 82.9
-    if -limit <= x.min() and x.max() <= limit:  # False for NaN too
-        np.exp(x, out=out)
-        dead = None
-    else:
-        m = x.max(axis=axis, keepdims=True)
-        dead = np.isneginf(m)
-        m[dead] = 0.0
-        np.exp(np.subtract(x, m, out=out), out=out)
-    total = _sums(out, axis)
-    if dead is not None:
-        total[dead] = 1.0
-    out *= np.reciprocal(total)  # one reciprocal per row, then a multiply: cheaper than a divide
-    return out
-
-
-def _sums(x, axis):
-    """x.sum(axis, keepdims=True), over the last axis as the BLAS product x 1 (4x faster than .sum, which
-    adds each row's numbers one by one; the same sum, grouped differently)."""
-    if not _is_last(axis, x.ndim):
-        return x.sum(axis=axis, keepdims=True)
-    return x @ np.ones((x.shape[-1], 1), x.dtype)
-
-
-def _is_last(axis, ndim):
-    """Whether ``axis`` (negative counts from the end) is the last of ``ndim`` axes."""
-    return axis % ndim == ndim - 1
+    if keep is None:
+        return softmax(scores, axis)
+    return softmax(np.where(keep, scores, -np.inf), axis)  # hidden scores are -inf: exp gives 0 there
 
 
 def log_softmax(x, axis=-1):
-    """l_i = x_i - m - log sum_j exp(x_j - m), m = max_j x_j. x: any shape."""
+    """l = log_softmax(x) over ``axis``. x: any shape, finite. Returns l (shape of x) and the cache."""
     x = as_float_array(x, "log_softmax input", min_ndim=1)
     shifted = x - x.max(axis=axis, keepdims=True)
     out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))

@@ -9,6 +9,7 @@ import numpy as np
 
 from .._validate import as_generator
 from ..nn import LSTM, LayerNorm, MultiheadAttention
+from ..nn.attention import self_attention_grad
 from .pooled import PooledClassifier
 
 
@@ -35,5 +36,5 @@ class BiLSTMMHAClassifier(PooledClassifier):
 
     def encode_backward(self, grad_z):
         grad_s = self.norm.backward(grad_z)                          # z = LayerNorm(s), s = h + a
-        grad_q, grad_k, grad_v = self.mha.backward(grad_s)           # a = MHA(h, h, h)
-        return self.lstm.backward(grad_s + grad_q + grad_k + grad_v)[0]  # h reaches z four ways: sum them
+        grad_h = grad_s + self_attention_grad(self.mha.backward(grad_s))  # s = h + MHA(h, h, h): h four ways
+        return self.lstm.backward(grad_h)[0]

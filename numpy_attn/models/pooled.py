@@ -1,6 +1,6 @@
 """The head every anomaly classifier shares: additive attention pooling over time, then a logistic unit.
 
-    e_t = w2 . tanh(W1 z_t + b1) + b2       self.attention = Sequential(Linear(D, 64), Tanh(), Linear(64, 1))
+    e_t = w2 . tanh(W1 z_t + b1) + b2       self.attention = nn.AdditiveAttention(D, 64)
     alpha = softmax_t(e),  context = sum_t alpha_t z_t
     prob = sigmoid(w . context + b)         self.classifier = Sequential(Linear(D, 1), Sigmoid())
 
@@ -10,10 +10,9 @@ A subclass supplies the encoder: ``encode(x) -> z: (B, T, D)`` and ``encode_back
 
 import numpy as np
 
-from .. import functional as F
-from ..kernels import parallel
 from .._validate import as_float_array, as_generator, check_dtype
-from ..nn import Linear, Module, Sequential, Sigmoid, Tanh
+from ..kernels import parallel
+from ..nn import AdditiveAttention, Linear, Module, Sequential, Sigmoid
 
 
 class PooledClassifier(Module):
@@ -21,7 +20,7 @@ class PooledClassifier(Module):
 
     def _build_head(self, d, dtype, rng):
         rng = as_generator(rng)
-        self.attention = Sequential(Linear(d, 64, dtype=dtype, rng=rng), Tanh(), Linear(64, 1, dtype=dtype, rng=rng))
+        self.attention = AdditiveAttention(d, 64, dtype=dtype, rng=rng)
         self.classifier = Sequential(Linear(d, 1, dtype=dtype, rng=rng), Sigmoid())
 
     @parallel.own_cores()  # large products (the scorer's Linear(D, 64) over B*T rows) on this package's threads
@@ -31,19 +30,14 @@ class PooledClassifier(Module):
         if x.shape[-1] != self.input_dim:
             raise ValueError(f"{type(self).__name__} input: expected (B, T, {self.input_dim}), got shape {x.shape}")
         z = self.encode(x)                                           # (B, T, D)
-        e = self.attention(z)[..., 0]                                # (B, T) one score per step
-        (context, alpha), pool_cache = F.attention_pool(z, e)        # (B, D), (B, T)
+        context, alpha = self.attention(z)                           # (B, D), (B, T)
         prob = self.classifier(context)[:, 0]                        # (B,)
-        self._cache = pool_cache
         return prob, alpha
 
     @parallel.own_cores()
     def backward(self, grad_prob, grad_alpha=None):
-        pool_cache = self._saved()
         grad_context = self.classifier.backward(np.asarray(grad_prob, dtype=self.dtype)[:, None])
-        grad_z, grad_e = F.attention_pool_backward((grad_context, grad_alpha), pool_cache)
-        grad_z = grad_z + self.attention.backward(grad_e[..., None])  # z feeds the pooling and the scorer
-        return self.encode_backward(grad_z)
+        return self.encode_backward(self.attention.backward(grad_context, grad_alpha))
 
     @property
     def dtype(self):

@@ -1,6 +1,7 @@
 """Parameter-free layers, each a thin module around a functional pair: Tanh, Sigmoid, ReLU, Softmax."""
 
 from .. import functional as F
+from .. import kernels as K
 from .module import Module
 
 
@@ -43,11 +44,11 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, x):
-        out, self._cache = F.softmax(x, axis=self.dim)
+        out, self._cache = K.softmax(x, axis=self.dim)
         return out
 
     def backward(self, grad_out):
-        return F.softmax_backward(grad_out, self._saved())
+        return K.softmax_backward(grad_out, self._saved())
 
     def extra_repr(self):
         return f"dim={self.dim}"

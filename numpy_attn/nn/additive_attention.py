@@ -15,15 +15,14 @@ from .linear import Linear
 from .module import Module
 
 
-class AdditiveAttention(Module):
+class AdditiveAttention(Sequential):
     """Attention pooling of a sequence h: (B, T, D) into one vector (B, D):
 
         e_t = w2 . tanh(W1 h_t + b1) + b2,   alpha = softmax_t(e),   context = sum_t alpha_t h_t
 
-    The scorer is ``self.attention = Sequential(Linear(input_dim, attn_dim), Tanh(), Linear(attn_dim, 1))``,
-    the seed's PyTorch layout, so the keys are ``attention.0.weight``, ``attention.0.bias``,
-    ``attention.2.weight``, ``attention.2.bias``. A classifier can hold the same ``Sequential`` itself and
-    call ``functional.attention_pool`` on its scores, exactly as ``forward`` does here.
+    The module is its scorer, ``Sequential(Linear(input_dim, attn_dim), Tanh(), Linear(attn_dim, 1))``, so a
+    classifier that names it ``attention`` has the seed's PyTorch keys ``attention.0.weight``,
+    ``attention.0.bias``, ``attention.2.weight``, ``attention.2.bias``.
 
     forward(h: (B, T, D), mask: (B, T) bool or None, True = takes part) -> (context (B, D), alpha (B, T));
     a row with nothing kept gives context 0 and alpha 0.
@@ -31,21 +30,20 @@ class AdditiveAttention(Module):
     """
 
     def __init__(self, input_dim, attn_dim=64, dtype=np.float32, rng=None):
-        super().__init__()
         rng = as_generator(rng)
+        super().__init__(Linear(input_dim, attn_dim, dtype=dtype, rng=rng), Tanh(),
+                         Linear(attn_dim, 1, dtype=dtype, rng=rng))
         self.input_dim, self.attn_dim = input_dim, attn_dim
-        self.attention = Sequential(Linear(input_dim, attn_dim, dtype=dtype, rng=rng), Tanh(),
-                                    Linear(attn_dim, 1, dtype=dtype, rng=rng))
 
     def forward(self, h, mask=None):
         h = as_float_array(h, "AdditiveAttention h", ndim=3)
-        e = self.attention(h)[..., 0]  # one score per step                              (B, T)
+        e = super().forward(h)[..., 0]  # one score per step                              (B, T)
         (context, alpha), self._cache = F.attention_pool(h, e, mask)
         return context, alpha
 
     def backward(self, grad_context, grad_alpha=None):
         grad_h, grad_e = F.attention_pool_backward((grad_context, grad_alpha), self._saved())
-        return grad_h + self.attention.backward(grad_e[..., None])  # h feeds the pooling and the scorer
+        return grad_h + super().backward(grad_e[..., None])  # h feeds the pooling and the scorer
 
     def extra_repr(self):
         return f"input_dim={self.input_dim}, attn_dim={self.attn_dim}"

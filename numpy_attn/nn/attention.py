@@ -10,13 +10,12 @@ Backward: each ``backward`` takes the gradient of the output only (the returned 
 reading and plotting; no gradient flows back through them).
 """
 
-import math
-
 import numpy as np
 
 from .. import functional as F
-from ..kernels import parallel
+from .. import kernels as K
 from .._validate import as_float_array, as_generator, as_module_input, check_dtype, check_probability
+from ..kernels import parallel
 from ..kernels.workspace import Workspace
 from . import init
 from .linear import Linear
@@ -39,11 +38,11 @@ class ScaledDotProductAttention(Module):
 
     def forward(self, q, k, v, attn_mask=None, is_causal=False):
         p = self.dropout_p if self.training else 0.0
-        out, self._cache = F.scaled_dot_product_attention(q, k, v, attn_mask, p, is_causal, self.scale, self.rng)
+        out, self._cache = K.scaled_dot_product_attention(q, k, v, attn_mask, p, is_causal, self.scale, self.rng)
         return out, _used_weights(self._cache)
 
     def backward(self, grad_out):
-        return F.scaled_dot_product_attention_backward(grad_out, self._saved())
+        return K.scaled_dot_product_attention_backward(grad_out, self._saved())
 
     def extra_repr(self):
         return f"dropout_p={self.dropout_p}, scale={self.scale}"
@@ -67,12 +66,12 @@ class SelfAttention(Module):
 
     def forward(self, x, attn_mask=None, is_causal=False):
         x = as_module_input(x, "SelfAttention input", 3, self.Q.in_features, self.Q.weight.dtype)
-        out, self._cache = F.scaled_dot_product_attention(self.Q(x), self.K(x), self.V(x), attn_mask,
+        out, self._cache = K.scaled_dot_product_attention(self.Q(x), self.K(x), self.V(x), attn_mask,
                                                           is_causal=is_causal)
         return out, self._cache.weights
 
     def backward(self, grad_out):
-        dq, dk, dv = F.scaled_dot_product_attention_backward(grad_out, self._saved())
+        dq, dk, dv = K.scaled_dot_product_attention_backward(grad_out, self._saved())
         return self.Q.backward(dq) + self.K.backward(dk) + self.V.backward(dv)  # x feeds all three: grads add
 
 
@@ -103,12 +102,12 @@ class MultiHeadSelfAttention(Module):
         x = as_module_input(x, "MultiHeadSelfAttention input", 3, self.query.in_features, self.query.weight.dtype)
         h = x if self.norm is None else self.norm(x)  # the seed normalised three times; once is the same value
         p = self.dropout if self.training else 0.0
-        y, self._cache = F.multi_head_attention(self.query(h), self.key(h), self.value(h), self.num_heads,
+        y, self._cache = K.multi_head_attention(self.query(h), self.key(h), self.value(h), self.num_heads,
                                                 dropout_p=p, rng=self.rng)
         return y, _used_weights(self._cache)
 
     def backward(self, grad_y):
-        dq, dk, dv = F.multi_head_attention_backward(grad_y, self._saved())
+        dq, dk, dv = K.multi_head_attention_backward(grad_y, self._saved())
         dh = self.query.backward(dq) + self.key.backward(dk) + self.value.backward(dv)  # h feeds all three
         return dh if self.norm is None else self.norm.backward(dh)
 
@@ -150,11 +149,11 @@ class MultiheadAttention(Module):
         self._workspace = Workspace()  # the internal arrays, kept from call to call (see forward)
         self.dropout, self.batch_first, self.rng = dropout, batch_first, rng
         if self._qkv_same_embed_dim:
-            self.in_proj_weight = _xavier_uniform((3 * E, E), dtype, rng)
+            self.in_proj_weight = init.xavier_uniform((3 * E, E), dtype, rng)
         else:
-            self.q_proj_weight = _xavier_uniform((E, E), dtype, rng)
-            self.k_proj_weight = _xavier_uniform((E, self.kdim), dtype, rng)
-            self.v_proj_weight = _xavier_uniform((E, self.vdim), dtype, rng)
+            self.q_proj_weight = init.xavier_uniform((E, E), dtype, rng)
+            self.k_proj_weight = init.xavier_uniform((E, self.kdim), dtype, rng)
+            self.v_proj_weight = init.xavier_uniform((E, self.vdim), dtype, rng)
         self.in_proj_bias = init.constant((3 * E,), 0.0, dtype) if bias else None
         self.out_proj = Linear(E, E, bias=bias, dtype=dtype, rng=rng)
         if bias:
@@ -182,9 +181,9 @@ class MultiheadAttention(Module):
         # call: the last cache is dropped first, so a backward can only ever see this call's arrays.
         self._cache, ws = None, self._workspace
         in_bias = None if self.in_proj_bias is None else self.in_proj_bias.data
-        (q, k, v), proj_cache = F.in_projection(query, key, value, self._proj_weights(), in_bias, workspace=ws)
+        (q, k, v), proj_cache = K.in_projection(query, key, value, self._proj_weights(), in_bias, workspace=ws)
         p = self.dropout if self.training else 0.0
-        context, attn_cache = F.multi_head_attention(q, k, v, self.num_heads, bias, p, rng=self.rng, workspace=ws)
+        context, attn_cache = K.multi_head_attention(q, k, v, self.num_heads, bias, p, rng=self.rng, workspace=ws)
         out = self.out_proj(context)  # (B, L, E): a new array, the caller's
         self._cache = (proj_cache, attn_cache, batched)
 
@@ -202,8 +201,8 @@ class MultiheadAttention(Module):
         proj_cache, attn_cache, batched = self._saved()
         g = self._to_batch_first(np.asarray(grad_attn_output), batched)
         d_context = self.out_proj.backward(g)  # out = context W_o^T + b_o
-        dq, dk, dv = F.multi_head_attention_backward(d_context, attn_cache, self._workspace)
-        d_query, d_key, d_value, d_w, d_b = F.in_projection_backward((dq, dk, dv), proj_cache)
+        dq, dk, dv = K.multi_head_attention_backward(d_context, attn_cache, self._workspace)
+        d_query, d_key, d_value, d_w, d_b = K.in_projection_backward((dq, dk, dv), proj_cache)
         if self._qkv_same_embed_dim:
             self.in_proj_weight.accumulate(d_w)
         else:
@@ -262,11 +261,6 @@ def self_attention_grad(grads):
 def _used_weights(cache):
     """The weights that mixed the values: A, or A * dropout mask in training."""
     return cache.weights if cache.dropout_mask is None else cache.weights * cache.dropout_mask
-
-
-def _xavier_uniform(shape, dtype, rng):
-    """``torch.nn.init.xavier_uniform_``: U(-a, a), a = sqrt(6 / (fan_in + fan_out)), (fan_out, fan_in) = shape."""
-    return init.uniform(shape, math.sqrt(6.0 / (shape[0] + shape[1])), dtype, rng)
 
 
 def _check_heads(embed_dim, num_heads):

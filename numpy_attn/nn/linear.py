@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from .. import functional as F
+from .. import kernels as K
 from .._validate import as_float_array, as_generator, check_dtype
 from . import init
 from .module import Module
@@ -25,13 +25,13 @@ class Linear(Module):
         self.bias = init.uniform((out_features,), bound, dtype, rng) if bias else None
 
     def forward(self, x):
-        x = as_float_array(x, "Linear input", min_ndim=1, finite=False)  # F.linear checks the values
+        x = as_float_array(x, "Linear input", min_ndim=1, finite=False)  # K.linear checks the values
         check_dtype(x, "Linear input", self.weight.dtype)
-        out, self._cache = F.linear(x, self.weight.data, None if self.bias is None else self.bias.data)
+        out, self._cache = K.linear(x, self.weight.data, None if self.bias is None else self.bias.data)
         return out
 
     def backward(self, grad_out):
-        grad_x, grad_w, grad_b = F.linear_backward(grad_out, self._saved())
+        grad_x, grad_w, grad_b = K.linear_backward(grad_out, self._saved())
         self.weight.accumulate(grad_w)
         if self.bias is not None:
             self.bias.accumulate(grad_b)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .. import functional as F
+from .. import kernels as K
 from .._validate import as_float_array, check_dtype
 from . import init
 from .module import Module
@@ -19,10 +19,10 @@ class LayerNorm(Module):
         self.bias = init.constant(self.normalized_shape, 0.0, dtype) if elementwise_affine and bias else None
 
     def forward(self, x):
-        x = as_float_array(x, "LayerNorm input", finite=False)  # F.layer_norm checks the values
+        x = as_float_array(x, "LayerNorm input", finite=False)  # K.layer_norm checks the values
         if self.weight is not None:
             check_dtype(x, "LayerNorm input", self.weight.dtype)
-        out, self._cache = F.layer_norm(
+        out, self._cache = K.layer_norm(
             x, self.normalized_shape,
             None if self.weight is None else self.weight.data,
             None if self.bias is None else self.bias.data, self.eps,
@@ -30,7 +30,7 @@ class LayerNorm(Module):
         return out
 
     def backward(self, grad_out):
-        grad_x, grad_w, grad_b = F.layer_norm_backward(grad_out, self._saved())
+        grad_x, grad_w, grad_b = K.layer_norm_backward(grad_out, self._saved())
         if self.weight is not None:
             self.weight.accumulate(grad_w)
         if self.bias is not None:

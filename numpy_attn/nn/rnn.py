@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from .. import functional as F
+from .. import kernels as K
 from .._validate import as_float_array, as_generator, as_module_input, check_dtype, check_probability
 from ..kernels.workspace import Workspace
 from . import init
@@ -143,7 +144,7 @@ class LSTM(Module):
         return [{n: getattr(self, f"{n}_l{layer}{s}") for n in names} for s in self._suffixes]
 
     def _stacked_weights(self, layer):
-        """weight_ih (D, 4H, in), weight_hh (D, 4H, H), bias (D, 4H) = b_ih + b_hh or None: ``F.lstm``'s arguments."""
+        """weight_ih (D, 4H, in), weight_hh (D, 4H, H), bias (D, 4H) = b_ih + b_hh or None: ``K.lstm``'s arguments."""
         dirs = self._directions(layer)
         bias = np.stack([d["bias_ih"].data + d["bias_hh"].data for d in dirs]) if self.bias else None
         return np.stack([d["weight_ih"].data for d in dirs]), np.stack([d["weight_hh"].data for d in dirs]), bias
@@ -176,7 +177,7 @@ class LSTM(Module):
             rows, ws = slice(layer * D, (layer + 1) * D), self._workspaces[layer]
             xs = np.stack(_in_reading_order([seq] * D), out=ws.empty("LSTM input", (D,) + seq.shape, x.dtype))
             # (D, T, B, in): both directions advance in one loop
-            (out, h_n[rows], c_n[rows]), cache = F.lstm(xs, h0[rows], c0[rows], *self._stacked_weights(layer),
+            (out, h_n[rows], c_n[rows]), cache = K.lstm(xs, h0[rows], c0[rows], *self._stacked_weights(layer),
                                                         workspace=ws)
             # The layer's output in the input's layout (C-contiguous for the next consumer), [forward | reverse]
             # in time order; seq is its (T, B, D*H) view.
@@ -206,7 +207,7 @@ class LSTM(Module):
             ws = self._workspaces[layer]
             grad_out = np.stack(_in_reading_order(np.split(grad, D, axis=-1)),  # (D, T, B, H), each direction's order
                                 out=ws.empty("LSTM grad_output", (D,) + grad.shape[:2] + (H,), dtype))
-            grads = F.lstm_backward(grad_out, *[None if g is None else g[rows] for g in grad_n], cache, workspace=ws)
+            grads = K.lstm_backward(grad_out, *[None if g is None else g[rows] for g in grad_n], cache, workspace=ws)
             grad_xs, grad_h0[rows], grad_c0[rows], grad_w_ih, grad_w_hh, grad_bias = grads
             for d, params in enumerate(self._directions(layer)):
                 params["weight_ih"].accumulate(grad_w_ih[d])

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import functional as F
 from .. import nn, optim
-from . import plots
-from ..nn.attention import self_attention_grad
 from .._validate import as_generator
+from ..nn.attention import self_attention_grad
+from . import plots
 
 FILLER = ["the", "a", "movie", "film", "plot", "was", "is", "and", "actors", "story", "it", "this", "very",
           "quite", "music", "ending", "scene", "of"]
@@ -55,19 +54,17 @@ class TextAttentionClassifier(nn.Module):
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=0, dtype=dtype, rng=rng)
         self.pos_encoding = nn.PositionalEncoding(d_model, max_len=max_len, dtype=dtype)
         self.self_attn = nn.MultiheadAttention(d_model, nhead, batch_first=True, dtype=dtype, rng=rng)
-        self.attention = nn.Sequential(nn.Linear(d_model, d_model, dtype=dtype, rng=rng), nn.Tanh(),
-                                       nn.Linear(d_model, 1, dtype=dtype, rng=rng))
+        self.attention = nn.AdditiveAttention(d_model, d_model, dtype=dtype, rng=rng)
         self.classifier = nn.Linear(d_model, num_classes, dtype=dtype, rng=rng)
 
     def forward(self, tokens):
         z0 = self.pos_encoding(self.embedding(tokens))
         z = z0 + self.self_attn(z0, z0, z0, need_weights=False)[0]
-        (context, alpha), self._cache = F.attention_pool(z, self.attention(z)[..., 0])
+        context, alpha = self.attention(z)
         return self.classifier(context), alpha
 
     def backward(self, grad_logits):
-        grad_z, grad_e = F.attention_pool_backward((self.classifier.backward(grad_logits), None), self._saved())
-        grad_z = grad_z + self.attention.backward(grad_e[..., None])  # z feeds the pooling and the scorer
+        grad_z = self.attention.backward(self.classifier.backward(grad_logits))
         grad_z0 = grad_z + self_attention_grad(self.self_attn.backward(grad_z))  # z = z0 + MHA(z0, z0, z0)
         self.embedding.backward(self.pos_encoding.backward(grad_z0))
 

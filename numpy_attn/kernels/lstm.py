@@ -1,0 +1,205 @@
+"""The fast twin of ``numpy_attn.functional.lstm``: the whole-sequence LSTM and its BPTT, the same maths
+(``functional.lstm`` gives the equations), both directions of a layer in one loop with few NumPy calls
+per step. Each trick is described where it is used:
+
+- the weights are augmented to W = [W_hh | W_ih | b], so one product per step gives the whole
+  pre-activation, bias included, and one product gives dL/dh_{t-1} with dL/dx_t (``_augmented_weights``);
+- the sigmoid rows are halved, so one tanh gives all four gates (sigmoid(a) = 0.5 tanh(a / 2) + 0.5);
+- the gates are reordered [g | i | f | o] and every per-step array is kept with the batch last, so each
+  gate is one contiguous block and each ufunc call runs on contiguous same-shape operands;
+- the backward walks the sequence in blocks of time steps and does each block's whole-array work (the
+  local derivatives, the weight gradient) while the block is in the CPU's cache, with a ufunc buffer
+  the size of one gate row (``_row_buffer``);
+- a ``Workspace`` keeps the per-step arrays from call to call.
+"""
+
+import numpy as np
+
+from .._validate import as_float_array
+from ..functional.lstm import check_lstm_grads, check_lstm_shapes
+from .workspace import as_workspace
+
+
+# The sequence pass keeps every per-step array with the batch last, (..., D, B), the gates outermost:
+# a step's gates are z_t (4, H, D, B), so each gate z_t[k] is one contiguous (H, D, B) block. NumPy runs a
+# ufunc on contiguous same-shape operands without building an iterator, which the strided gate views of
+# a (B, 4H) layout need at every one of a step's 7-9 calls.
+# The gates are ordered [g | i | f | o] there (PyTorch's rows are i, f, g, o): the sigmoid gates i, f, o are
+# then one block, and so are g, i, f, the three whose gradient is dL/dc_t times a local factor.
+LOOP_ORDER = [2, 0, 1, 3]  # loop gate k is PyTorch's gate LOOP_ORDER[k]
+
+
+def _augmented_weights(weight_ih, weight_hh, bias, halve_sigmoid_rows):
+    """W = [W_hh | W_ih | b] (D, 4H, K), K = H + I (+ 1 with a bias), rows in loop order, so that
+    a_t = W [h_{t-1}; x_t; 1]: one product per step gives the whole pre-activation, bias included (no
+    separate input projection and no add per step), and in the backward W^T dL/da_t gives dL/dx_t with
+    dL/dh_{t-1}, and sum_t dL/da_t [h_{t-1}; x_t; 1]^T every weight and bias gradient at once.
+
+    halve_sigmoid_rows: scale the i, f, o rows by 1/2, for sigmoid(a) = 0.5 * tanh(a / 2) + 0.5; the
+    forward then gets all four gates from one tanh. Halving is exact in binary floating point.
+    """
+    D, _, H = weight_hh.shape
+    columns = [weight_hh, weight_ih] + ([bias[..., None]] if bias is not None else [])
+    w = np.concatenate(columns, axis=-1).reshape(D, 4, H, -1)[:, LOOP_ORDER]  # fancy indexing: a new array
+    if halve_sigmoid_rows:
+        w[:, 1:] *= 0.5
+    return w.reshape(D, 4 * H, -1)
+
+
+def _batch_last(a):
+    """(D, ..., B, H) -> (..., H, D, B): a view, in the loops' layout."""
+    return np.moveaxis(a, (0, -2), (-2, -1))
+
+
+def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None):
+    """``functional.lstm``: run D independent LSTMs over a sequence, all read forward in time, in one loop.
+
+    D = 1 is one LSTM; a bidirectional layer is D = 2, the reverse direction fed the time-reversed input.
+    Stacking makes each step's product one batched matmul instead of D of them.
+
+    x: (D, T, B, I); h0, c0: (D, B, H); weight_ih: (D, 4H, I); weight_hh: (D, 4H, H);
+    bias: (D, 4H) = b_ih + b_hh (the two biases only ever appear summed), or None.
+    workspace: a ``Workspace`` to keep the per-step arrays in (the cache and ``out`` are its arrays, valid
+    until the next ``lstm`` call with it), or None for fresh ones.
+    Returns ((out (D, T, B, H) with out[:, t] = h_t, h_n (D, B, H), c_n (D, B, H)), cache).
+    """
+    x = as_float_array(x, "lstm input", ndim=4)
+    D, T, B, I = x.shape
+    H = weight_hh.shape[-1]
+    check_lstm_shapes(x.shape, H, weight_ih, weight_hh, bias, h0, c0)
+    dtype, ws = x.dtype, as_workspace(workspace)
+    w = _augmented_weights(weight_ih, weight_hh, bias, halve_sigmoid_rows=True)  # (D, 4H, K)
+    u = ws.empty("lstm u", (T + 1, w.shape[-1], D, B), dtype)  # u[t] = [h_{t-1}; x_t; 1], and u[T, :H] = h_T
+    u[:, H + I:] = 1
+    u[:T, H:H + I] = _batch_last(x)
+    u[T, H:] = 0  # no x_T: zeros keep the row finite
+    u[0, :H] = _batch_last(h0)
+    c = ws.empty("lstm c", (T + 1, H, D, B), dtype)  # c[t] = c_{t-1}: c0, c_1, ..., c_T
+    c[0] = _batch_last(c0)
+    z = ws.empty("lstm z", (T, 4, H, D, B), dtype)  # after step t, z[t] holds the gates [g | i | f | o]
+    tanh_c = ws.empty("lstm tanh_c", (T, H, D, B), dtype)
+    ig = ws.empty("lstm ig", (H, D, B), dtype)
+    half = dtype.type(0.5)
+    # Per-step views made once, so the loop body is NumPy calls only; *_mm are (D, rows, B) for matmul.
+    z_mm = z.reshape(T, 4 * H, D, B).transpose(0, 2, 1, 3)
+    for z_m, u_m, z_t, c_prev, c_t, tc_t, h_t in zip(
+            z_mm, u.transpose(0, 2, 1, 3), z, c, c[1:], tanh_c, u[1:, :H]):
+        np.matmul(w, u_m, out=z_m)  # every direction's W [h_{t-1}; x_t; 1] in one call: a_t, sigmoid rows halved
+        np.tanh(z_t, out=z_t)  # one tanh for all four gates
+        sig = z_t[1:]
+        np.multiply(sig, half, out=sig)
+        np.add(sig, half, out=sig)  # 0.5 * tanh(a / 2) + 0.5 = sigmoid(a): z_t = [g | i | f | o]
+        g, i, f, o = z_t
+        np.multiply(f, c_prev, out=c_t)
+        np.multiply(i, g, out=ig)
+        np.add(c_t, ig, out=c_t)  # c_t = f * c_{t-1} + i * g
+        np.tanh(c_t, out=tc_t)
+        np.multiply(o, tc_t, out=h_t)  # h_t = o * tanh(c_t), written where step t+1 reads it
+    out = np.moveaxis(u[1:, :H], (1, 2, 3), (3, 0, 2))  # (D, T, B, H), a view
+    cache = (x.shape, weight_ih, weight_hh, bias, z, u, c, tanh_c)
+    return (out, out[:, -1].copy(), np.moveaxis(c[T], 0, -1).copy()), cache
+
+
+def _local_derivatives(gates, c_prev, tanh_c, coef, dc_dh):
+    """For one block, the factors of BPTT that do not depend on the carried gradients, in place.
+
+    gates: (L, 4, H, D, B), [g | i | f | o]; c_prev, tanh_c: (L, H, D, B). Writes
+    coef (L, 4, H, D, B): dL/da_k = (dL/dc_t for g, i, f; dL/dh_t for o) * coef_k, from
+        c_t = f c_{t-1} + i g, h_t = o tanh(c_t), sigmoid' = s (1 - s), tanh' = 1 - tanh^2;
+    dc_dh (L, H, D, B) = o (1 - tanh(c_t)^2): dL/dc_t gains dL/dh_t * dc_dh through h_t = o * tanh(c_t).
+    """
+    g, i, _, o = gates.swapaxes(0, 1)
+    sig, d_sig = gates[:, 1:], coef[:, 1:]
+    np.subtract(1, sig, out=d_sig)
+    d_sig *= sig  # s (1 - s): sigmoid' of the i, f, o blocks
+    d_g = coef[:, 0]
+    np.multiply(g, g, out=d_g)
+    np.subtract(1, d_g, out=d_g)  # 1 - g^2: tanh' of the g block
+    d_g *= i  # da_g = dc_t * i * tanh'(a_g)
+    coef[:, 1] *= g  # da_i = dc_t * g * sigmoid'(a_i)
+    coef[:, 2] *= c_prev  # da_f = dc_t * c_{t-1} * sigmoid'(a_f)
+    coef[:, 3] *= tanh_c  # da_o = dh_t * tanh(c_t) * sigmoid'(a_o)
+    np.multiply(tanh_c, tanh_c, out=dc_dh)
+    np.subtract(1, dc_dh, out=dc_dh)
+    dc_dh *= o
+
+
+def _row_buffer(row):
+    """The ufunc buffer size (in elements) for ``_local_derivatives``: one gate row, rounded up to 16s.
+
+    Most of its operands are one gate of L steps, (L, H, D, B) views of rows of H*D*B elements spaced
+    4*H*D*B apart. With NumPy's default buffer of 8192 elements, a ufunc over rows shorter than that
+    copies them through its buffer; a buffer of one row lets it run nearly as on contiguous data. Same
+    arithmetic, element by element.
+    """
+    return max(16, -(-row // 16) * 16)
+
+
+# The backward walks the sequence in blocks of BLOCK steps and does each block's whole-array work (the
+# local derivatives, the weight gradient) next to its steps, while that block is in the CPU cache: one
+# block of its arrays is about 1 MB at the seed's shape (D=2, B=32, H=32). The sum over time is the same
+# sum, grouped by block.
+BLOCK = 16
+
+
+def lstm_backward(grad_out, grad_h_n, grad_c_n, cache, workspace=None):
+    """``functional.lstm_backward``: BPTT, walking the steps backwards carrying dL/dh_t and dL/dc_t.
+
+    grad_out: (D, T, B, H) or None; grad_h_n, grad_c_n: (D, B, H) or None (None: zero).
+    workspace: as in ``lstm`` (it may be the forward's: the names differ); grad_x is a view into it.
+    Returns (grad_x (D, T, B, I), grad_h0 (D, B, H), grad_c0 (D, B, H), grad_weight_ih (D, 4H, I),
+    grad_weight_hh (D, 4H, H), grad_bias (D, 4H) or None); grad_bias is the gradient of b_ih and of b_hh.
+    """
+    x_shape, weight_ih, weight_hh, bias, z, u, c, tanh_c = cache
+    D, T, B, I = x_shape
+    H = weight_hh.shape[-1]
+    check_lstm_grads((D, T, B, H), grad_out, grad_h_n, grad_c_n)
+    dtype, ws = z.dtype, as_workspace(workspace)
+    w_t = _augmented_weights(weight_ih, weight_hh, bias, halve_sigmoid_rows=False).transpose(0, 2, 1)  # (D, K, 4H)
+    K = w_t.shape[1]
+    # gu[t] = dL/du_t = dL/d[h_{t-1}; x_t; 1]; gu[T, :H] = dL/dh_T from h_n
+    gu = ws.empty("lstm_backward gu", (T + 1, K, D, B), dtype)
+    gu[T, :H] = 0 if grad_h_n is None else _batch_last(grad_h_n)
+    dc = np.zeros((H, D, B), dtype)  # dL/dc_t, carried
+    if grad_c_n is not None:
+        dc[...] = _batch_last(grad_c_n)
+    dh, tmp = ws.empty("lstm_backward dh", (2, H, D, B), dtype)
+    grad_w = np.zeros((D, 4 * H, K), dtype)  # dL/dW, W = [W_hh | W_ih | b] as in _augmented_weights
+    # Per-block work arrays, reused: sized for a full block, sliced for a shorter last one.
+    coef, grad_a = ws.empty("lstm_backward coef", (2, BLOCK, 4, H, D, B), dtype)
+    dc_dh, go = ws.empty("lstm_backward dc_dh", (2, BLOCK, H, D, B), dtype)
+    ga_rows = ws.empty("lstm_backward ga_rows", (D, 4 * H, BLOCK * B), dtype)
+    u_rows = ws.empty("lstm_backward u_rows", (D, K, BLOCK * B), dtype)
+    # Per-step views made once (the loop body is NumPy calls only): by block row k, and by step t.
+    block_views = list(zip(go, dc_dh, coef[:, :3], grad_a[:, :3], coef[:, 3], grad_a[:, 3],
+                           grad_a.reshape(BLOCK, 4 * H, D, B).transpose(0, 2, 1, 3)))
+    step_views = list(zip(gu[1:, :H], z[:, 2], gu.transpose(0, 2, 1, 3)))
+    for t0 in reversed(range(0, T, BLOCK)):
+        blk = slice(t0, min(t0 + BLOCK, T))
+        L = blk.stop - t0
+        callers_buffer = np.setbufsize(_row_buffer(H * D * B))
+        try:
+            _local_derivatives(z[blk], c[blk], tanh_c[blk], coef[:L], dc_dh[:L])
+        finally:  # the caller's buffer size again, whatever happened
+            np.setbufsize(callers_buffer)
+        go[:L] = 0 if grad_out is None else _batch_last(grad_out[:, blk])
+        for (go_t, dcdh_t, coef_c, ga_c, coef_o, ga_o, ga_m), (dh_next, f_t, gu_m) in reversed(
+                list(zip(block_views[:L], step_views[blk]))):
+            np.add(dh_next, go_t, out=dh)  # dL/dh_t: h_t feeds out[t] and step t+1
+            np.multiply(dh, dcdh_t, out=tmp)
+            np.add(dc, tmp, out=dc)  # dL/dc_t, complete: c_t reaches L through c_{t+1} and through h_t
+            np.multiply(coef_c, dc, out=ga_c)  # dL/d[a_g, a_i, a_f]
+            np.multiply(coef_o, dh, out=ga_o)  # dL/da_o
+            np.multiply(dc, f_t, out=dc)  # d/dc_{t-1}: c_t = f * c_{t-1} + i * g
+            np.matmul(w_t, ga_m, out=gu_m)  # dL/d[h_{t-1}; x_t; 1] = W^T dL/da_t, every direction at once
+        # The block's weight gradient, sum_t dL/da_t u_t^T, as one product over the (t, b) pairs of each
+        # direction: the rows are first gathered direction-major, (D, rows, L*B), so the pairs are contiguous.
+        ga_b, u_b = ga_rows[..., :L * B], u_rows[..., :L * B]
+        ga_b.reshape(D, 4 * H, L, B)[...] = grad_a[:L].reshape(L, 4 * H, D, B).transpose(2, 1, 0, 3)
+        u_b.reshape(D, K, L, B)[...] = u[blk].transpose(2, 1, 0, 3)
+        grad_w += ga_b @ u_b.transpose(0, 2, 1)
+    grad_w = grad_w.reshape(D, 4, H, K)[:, np.argsort(LOOP_ORDER)].reshape(D, 4 * H, K)  # back to i, f, g, o
+    grad_x = np.moveaxis(gu[:T, H:H + I], (1, 2, 3), (3, 0, 2))  # (D, T, B, I), a view
+    grad_bias = grad_w[..., H + I] if bias is not None else None
+    grad_h0, grad_c0 = (np.moveaxis(a, 0, -1).copy() for a in (gu[0, :H], dc))
+    return grad_x, grad_h0, grad_c0, grad_w[..., H:H + I], grad_w[..., :H], grad_bias

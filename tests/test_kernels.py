@@ -1,0 +1,267 @@
+"""Each kernel of numpy_attn.kernels against its textbook twin in numpy_attn.functional, in float64: the output
+and every gradient, over the kernel's tilings, row blocks, time blocks and thread counts.
+
+The twins compute the same sums in different orders and groupings (a product as a BLAS call or an einsum,
+a row sum as x 1, a softmax without its shift, a row sum through out), so they differ by rounding only.
+A sum of n terms is off by at most n u sum|terms| (u = 1.1e-16); the sizes drawn here keep n below about
+50, so TWIN_TOL = 1e-12, measured against the size of the summed terms (``assert_close``'s scale), leaves
+a margin over that bound and still fails on any wrong or missing term.
+"""
+
+from contextlib import contextmanager
+from unittest import mock
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from helpers import arrays, assert_close, num_threads, shapes, upstream_grads
+from numpy_attn import functional as F
+from numpy_attn import kernels as K
+from numpy_attn.kernels import attention as attention_kernel
+from numpy_attn.kernels.lstm import BLOCK
+from numpy_attn.kernels import parallel, rows
+from numpy_attn.kernels.workspace import Workspace
+from test_sdpa import sdpa_problems
+
+TWIN_TOL = 1e-12
+THREADS = st.sampled_from([1, 2, 3])
+ROW_BLOCK_BYTES = st.sampled_from([8, 100, 1 << 20])  # blocks of one row, of a few rows, all rows in one
+TILE_BYTES = st.sampled_from([8, 24, 40, 64, 200, 1 << 20])  # one row ... whole groups of matrices
+
+
+def assert_twins(kernel_results, textbook_results, names, scale):
+    """Every result of the kernel equals the textbook's to TWIN_TOL; None where the textbook has None."""
+    for name, got, want in zip(names, kernel_results, textbook_results):
+        if want is None:
+            assert got is None, name
+        else:
+            assert_close(got, want, tol=TWIN_TOL, name=name, scale=scale)
+
+
+@contextmanager
+def sharing_products(threads):
+    """Inside this block the kernels' products are split among ``threads`` threads, however small."""
+    with num_threads(threads), mock.patch.object(parallel, "SPLIT_MACS", 1), parallel.own_cores():
+        yield
+
+
+# --- linear ------------------------------------------------------------------------------------------
+
+@given(data=st.data(), lead=shapes(1, 3), n_in=st.integers(1, 6), n_out=st.integers(1, 6), bias=st.booleans(),
+       threads=THREADS)
+def test_linear_kernel_is_the_textbook(data, lead, n_in, n_out, bias, threads):
+    """Every branch: one output feature (the outer product), several (the shared-out products), bias or not."""
+    x, w = data.draw(arrays(lead + (n_in,)), label="x"), data.draw(arrays((n_out, n_in)), label="weight")
+    b = data.draw(arrays((n_out,)), label="bias") if bias else None
+    g = data.draw(upstream_grads(lead + (n_out,)), label="upstream")
+    want_y, cache = F.linear(x, w, b)
+    want = F.linear_backward(g, cache)
+    with sharing_products(threads):
+        y, cache = K.linear(x, w, b)
+        got = K.linear_backward(g, cache)
+    rows_n = int(np.prod(lead))
+    mx, mw, mg = (np.abs(a).max() for a in (x, w, g))
+    assert_close(y, want_y, tol=TWIN_TOL, name="y", scale=n_in * mx * mw + (np.abs(b).max() if bias else 0))
+    assert_twins(got, want, ("grad_x", "grad_weight", "grad_bias"), scale=max(n_out, rows_n) * mg * max(mx, mw))
+
+
+# --- softmax -----------------------------------------------------------------------------------------
+
+@given(data=st.data(), shape=shapes(1, 4), scale=st.sampled_from([1.0, 1e2, 1e4]), hidden=st.booleans(),
+       block_bytes=ROW_BLOCK_BYTES)
+def test_softmax_kernel_is_the_textbook(data, shape, scale, hidden, block_bytes):
+    """Any axis; huge logits (the kernel's shifted path) and small ones (its unshifted path); -inf entries,
+    whole rows of them included (hidden positions: weight 0)."""
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
+    x = data.draw(arrays(shape), label="x") * scale
+    if hidden:
+        x = np.where(data.draw(hnp.arrays(bool, shape, elements=st.booleans()), label="hidden"), -np.inf, x)
+    g = data.draw(upstream_grads(shape), label="upstream")
+    want_a, cache = F.softmax(x, axis)
+    want_dx = F.softmax_backward(g, cache)
+    with mock.patch.object(rows, "BLOCK_BYTES", block_bytes):
+        a, cache = K.softmax(x, axis)
+        dx = K.softmax_backward(g, cache)
+    assert_close(a, want_a, tol=TWIN_TOL, name="a", scale=1.0)
+    assert_close(dx, want_dx, tol=TWIN_TOL, name="dx", scale=np.abs(g).max() * shape[axis])
+
+
+# --- layer_norm --------------------------------------------------------------------------------------
+
+@given(data=st.data(), lead=shapes(1, 2), norm=shapes(1, 2, min_side=2), affine=st.booleans(),
+       block_bytes=ROW_BLOCK_BYTES)
+def test_layer_norm_kernel_is_the_textbook(data, lead, norm, affine, block_bytes):
+    x = data.draw(arrays(lead + norm), label="x")
+    w, b = (data.draw(arrays(norm), label=n) if affine else None for n in ("weight", "bias"))
+    g = data.draw(upstream_grads(x.shape), label="upstream")
+    want_y, cache = F.layer_norm(x, norm, w, b)
+    want = F.layer_norm_backward(g, cache)
+    with mock.patch.object(rows, "BLOCK_BYTES", block_bytes):
+        y, cache = K.layer_norm(x, norm, w, b)
+        got = K.layer_norm_backward(g, cache)
+    D = int(np.prod(norm))
+    rstd = 1.0 / np.sqrt(x.reshape(-1, D).var(axis=1).min() + 1e-5)  # the largest 1 / sigma of a row
+    mx, mg, mw = np.abs(x).max(), np.abs(g).max(), (np.abs(w).max() if affine else 1.0)
+    assert_close(y, want_y, tol=TWIN_TOL, name="y", scale=D * rstd * mx * mw + (np.abs(b).max() if affine else 0))
+    assert_twins(got, want, ("grad_x", "grad_weight", "grad_bias"),
+                 scale=D * int(np.prod(lead)) * mg * mw * rstd * max(mx, 1.0))
+
+
+# --- scaled dot-product attention --------------------------------------------------------------------
+
+@settings(max_examples=40)
+@given(problem=sdpa_problems(every_row_sees_a_key=False), tile_bytes=TILE_BYTES, threads=THREADS,
+       dropout_p=st.sampled_from([0.0, 0.3]))
+def test_attention_kernel_is_the_textbook(problem, tile_bytes, threads, dropout_p):
+    """Masks of every kind (rows that see no key included), broadcast batch dims, huge integer logits,
+    dropout (both draw the same mask from the same seed), tiles of one row up to groups of matrices, on one
+    to three threads."""
+    args, grad_out = problem
+    want_out, cache = F.scaled_dot_product_attention(**args, dropout_p=dropout_p, rng=3)
+    want = F.scaled_dot_product_attention_backward(grad_out, cache)
+    with mock.patch.object(attention_kernel, "TILE_BYTES", tile_bytes), num_threads(threads):
+        out, kernel_cache = K.scaled_dot_product_attention(**args, dropout_p=dropout_p, rng=3)
+        got = K.scaled_dot_product_attention_backward(grad_out, kernel_cache)
+    assert_close(out, want_out, tol=TWIN_TOL, name="out", scale=np.abs(args["v"]).max() / (1 - dropout_p))
+    assert_close(kernel_cache.weights, cache.weights, tol=TWIN_TOL, name="weights", scale=1.0)
+    _assert_attention_grads(got, want, args, grad_out)
+
+
+def _assert_attention_grads(got, want, args, grad_out):
+    """dq, dk, dv judged together against their largest entry and the size of what they sum: a part that is
+    zero by the maths (dq and dk with one key) holds rounding noise of the size of the other terms."""
+    L, S = args["q"].shape[-2], args["k"].shape[-2]
+    terms = max(np.abs(g).max() for g in want) + np.abs(grad_out).max() * np.abs(args["v"]).max() * S
+    assert_twins(got, want, ("dq", "dk", "dv"), scale=terms * max(L, S))
+
+
+def test_attention_kernel_with_a_workspace_is_the_textbook():
+    """The kernel's kept arrays over calls of changing shapes give the textbook's numbers."""
+    rng, ws = np.random.default_rng(3), Workspace()
+    for shape, causal in [((2, 3, 5, 4), True), ((2, 3, 5, 4), False), ((1, 7, 2), True)]:
+        q, k, v, g = (rng.standard_normal(shape) for _ in range(4))
+        want_out, cache = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        want = F.scaled_dot_product_attention_backward(g, cache)
+        out, kernel_cache = K.scaled_dot_product_attention(q, k, v, is_causal=causal, workspace=ws)
+        got = K.scaled_dot_product_attention_backward(g, kernel_cache, workspace=ws)
+        assert_close(out, want_out, tol=TWIN_TOL, name="out", scale=np.abs(v).max())
+        _assert_attention_grads(got, want, dict(q=q, k=k, v=v), g)
+
+
+# --- multi-head attention ----------------------------------------------------------------------------
+
+@st.composite
+def multihead_problems(draw):
+    B, L, S, H = (draw(st.integers(1, 3), label=n) for n in ("B", "L", "S", "H"))
+    d, dv = draw(st.integers(1, 3), label="d"), draw(st.integers(1, 3), label="dv")
+    q, k = draw(arrays((B, L, H * d)), label="q"), draw(arrays((B, S, H * d)), label="k")
+    v = draw(arrays((B, S, H * dv)), label="v")
+    mask_shape = draw(st.sampled_from([None, (L, S), (B, 1, L, S), (B, H, L, S)]), label="mask shape")
+    mask = None if mask_shape is None else draw(hnp.arrays(bool, mask_shape, elements=st.booleans()), label="mask")
+    grad_out = draw(upstream_grads((B, L, H * dv)), label="upstream")
+    return (q, k, v, H), mask, grad_out
+
+
+@settings(max_examples=40)
+@given(problem=multihead_problems(), causal=st.booleans(), dropout_p=st.sampled_from([0.0, 0.4]),
+       tile_bytes=TILE_BYTES, threads=THREADS)
+def test_multihead_kernel_is_the_textbook(problem, causal, dropout_p, tile_bytes, threads):
+    """The einsum heads against the kernel's batched products, with SDPA-convention masks or causal."""
+    (q, k, v, H), mask, grad_out = problem
+    kwargs = dict(attn_mask=None if causal else mask, is_causal=causal, dropout_p=dropout_p, rng=5)
+    want_out, cache = F.multi_head_attention(q, k, v, H, **kwargs)
+    want = F.multi_head_attention_backward(grad_out, cache)
+    with mock.patch.object(attention_kernel, "TILE_BYTES", tile_bytes), num_threads(threads):
+        out, kernel_cache = K.multi_head_attention(q, k, v, H, **kwargs, workspace=Workspace())
+        got = K.multi_head_attention_backward(grad_out, kernel_cache)
+    assert_close(out, want_out, tol=TWIN_TOL, name="out", scale=np.abs(v).max() / (1 - dropout_p))
+    assert_close(kernel_cache.weights, cache.weights, tol=TWIN_TOL, name="weights", scale=1.0)
+    _assert_attention_grads(got, want, dict(q=q, k=k, v=v), grad_out)
+
+
+@given(data=st.data(), mode=st.sampled_from(["self", "packed", "separate"]), bias=st.booleans(),
+       E=st.integers(1, 4), kdim=st.integers(1, 4), vdim=st.integers(1, 4), threads=THREADS)
+def test_in_projection_kernel_is_the_textbook(data, mode, bias, E, kdim, vdim, threads):
+    """'self': one array as query, key and value (the kernel's one wide product); 'packed': (3E, E) weights;
+    'separate': W_q (E, E), W_k (E, kdim), W_v (E, vdim)."""
+    if mode != "separate":
+        kdim = vdim = E
+    query = data.draw(arrays((2, 3, E)), label="query")
+    key, value = (query, query) if mode == "self" else (data.draw(arrays((2, 4, kdim)), label="key"),
+                                                        data.draw(arrays((2, 4, vdim)), label="value"))
+    weights = (tuple(data.draw(arrays((E, n)), label=f"W_{c}") for c, n in zip("qkv", (E, kdim, vdim)))
+               if mode == "separate" else data.draw(arrays((3 * E, E)), label="in_proj_weight"))
+    b_in = data.draw(arrays((3 * E,)), label="in_proj_bias") if bias else None
+    want_qkv, cache = F.in_projection(query, key, value, weights, b_in)
+    grads = tuple(data.draw(upstream_grads(x.shape), label=f"grad {c}") for c, x in zip("qkv", want_qkv))
+    want = F.in_projection_backward(grads, cache)
+    with sharing_products(threads):
+        qkv, kernel_cache = K.in_projection(query, key, value, weights, b_in, workspace=Workspace())
+        got = K.in_projection_backward(grads, kernel_cache)
+    scale = 8 * max(E, kdim, vdim) * 3.5 * 3.5  # sums of at most 8 products of entries below 3.5
+    assert_twins(qkv, want_qkv, "qkv", scale=scale)
+    assert_twins(got[:3], want[:3], ("d_query", "d_key", "d_value"), scale=scale)
+    for got_w, want_w in zip(got[3] if mode == "separate" else [got[3]], want[3] if mode == "separate" else [want[3]]):
+        assert_close(got_w, want_w, tol=TWIN_TOL, name="d_weights", scale=scale)
+    assert_twins(got[4:], want[4:], ("d_bias",), scale=scale)
+
+
+# --- LSTM --------------------------------------------------------------------------------------------
+
+# Short sequences, and ones that span several of the kernel's blocks of steps with a shorter last block.
+LENGTHS = st.one_of(st.integers(1, 6), st.integers(BLOCK - 1, 2 * BLOCK + 3))
+
+
+def lstm_error_scale(x, h0, w_ih, w_hh, bias):
+    """The size of the terms of one pre-activation a = x W_ih^T + h W_hh^T + b (|h| <= 1 after a step): where
+    a cancels to ~0 both twins are only good to u times this, as they sum it in different orders (the kernel
+    with pre-halved rows and the bias in the product)."""
+    I, H = x.shape[-1], h0.shape[-1]
+    b = 0.0 if bias is None else np.abs(bias).max()
+    return I * np.abs(x).max() * np.abs(w_ih).max() + H * max(np.abs(h0).max(), 1.0) * np.abs(w_hh).max() + b
+
+
+def assert_lstm_twins(x, h0, c0, w_ih, w_hh, bias, upstream):
+    want_outs, cache = F.lstm(x, h0, c0, w_ih, w_hh, bias)
+    want = F.lstm_backward(*upstream, cache)
+    outs, kernel_cache = K.lstm(x, h0, c0, w_ih, w_hh, bias, workspace=Workspace())
+    got = K.lstm_backward(*upstream, kernel_cache)
+    T, terms = x.shape[1], lstm_error_scale(x, h0, w_ih, w_hh, bias)
+    assert_twins(outs[:2], want_outs[:2], ("out", "h_n"), scale=terms)
+    assert_close(outs[2], want_outs[2], tol=TWIN_TOL, name="c_n", scale=T * terms + np.abs(c0).max())
+    # BPTT multiplies the carried gradient by each step's Jacobian: where it grows through time, an error made
+    # at step t grows with it. So the backward's errors are judged against T * terms times the largest
+    # gradient on the way (the upstream ones and the carried ones that reach x, h0 and c0).
+    carried = max([np.abs(g).max() for g in want[:3]] + [np.abs(u).max() for u in upstream if u is not None])
+    assert_twins(got, want, ("grad_x", "grad_h0", "grad_c0", "grad_weight_ih", "grad_weight_hh", "grad_bias"),
+                 scale=T * terms * carried)
+
+
+@settings(max_examples=25)
+@given(data=st.data(), directions=st.integers(1, 2), length=LENGTHS, batch=st.integers(1, 3),
+       input_size=st.integers(1, 3), hidden_size=st.integers(1, 4), bias=st.booleans(),
+       missing=st.sampled_from([None, "grad_out", "grad_h_n", "grad_c_n"]))
+def test_lstm_kernel_is_the_textbook(data, directions, length, batch, input_size, hidden_size, bias, missing):
+    """Every input and weight gradient, with or without a bias, with one upstream gradient None (zero)."""
+    D, T, B, I, H = directions, length, batch, input_size, hidden_size
+    x, h0, c0, w_ih, w_hh = (data.draw(arrays(s), label=n) for n, s in [
+        ("x", (D, T, B, I)), ("h0", (D, B, H)), ("c0", (D, B, H)), ("weight_ih", (D, 4 * H, I)),
+        ("weight_hh", (D, 4 * H, H))])
+    b = data.draw(arrays((D, 4 * H)), label="bias") if bias else None
+    upstream = [None if name == missing else data.draw(upstream_grads(s), label=name)
+                for name, s in [("grad_out", (D, T, B, H)), ("grad_h_n", (D, B, H)), ("grad_c_n", (D, B, H))]]
+    assert_lstm_twins(x, h0, c0, w_ih, w_hh, b, upstream)
+
+
+def test_lstm_kernel_is_the_textbook_where_the_gradient_grows_through_time():
+    """A case a drawn test once found: T = 30, every recurrent weight -2.875, the gradient reaching x and h0
+    about 1e5 times the upstream one. An error scale without that growth failed it at 1.4e-10."""
+    rng = np.random.default_rng(0)
+    D, T, B, I, H = 1, 30, 2, 2, 3
+    x, h0, c0 = rng.uniform(-3, 3, (D, T, B, I)), rng.uniform(-3, 3, (D, B, H)), rng.uniform(-3, 3, (D, B, H))
+    w_ih, bias = rng.uniform(-3, 3, (D, 4 * H, I)), rng.uniform(-3, 3, (D, 4 * H))
+    w_hh = np.full((D, 4 * H, H), -2.875)
+    upstream = [rng.uniform(0.5, 3.5, s) for s in ((D, T, B, H), (D, B, H), (D, B, H))]
+    assert_lstm_twins(x, h0, c0, w_ih, w_hh, bias, upstream)
