@@ -212,6 +212,22 @@ def test_split_covers_for_any_fractions(n, a, b, c):
         assert abs(len(part) - f * n) <= 1
 
 
+@pytest.mark.parametrize("n, fractions, sizes", [
+    # cuts at round(n * 0.7) and round(n * 0.85), worked by hand (no case lands on a .5)
+    (1, (0.7, 0.15, 0.15), (1, 0, 0)),  # 0.7 -> 1, 0.85 -> 1
+    (2, (0.7, 0.15, 0.15), (1, 1, 0)),  # 1.4 -> 1, 1.7 -> 2
+    (3, (0.7, 0.15, 0.15), (2, 1, 0)),  # 2.1 -> 2, 2.55 -> 3 (cut down, it would be (2, 0, 1))
+    (4, (0.7, 0.15, 0.15), (3, 0, 1)),  # 2.8 -> 3, 3.4 -> 3
+    (7, (0.7, 0.15, 0.15), (5, 1, 1)),  # 4.9 -> 5, 5.95 -> 6
+    (9, (0.7, 0.15, 0.15), (6, 2, 1)),  # 6.3 -> 6, 7.65 -> 8
+    (13, (0.7, 0.15, 0.15), (9, 2, 2)),  # 9.1 -> 9, 11.05 -> 11
+    (6, (0.6, 0.2, 0.2), (4, 1, 1)),  # 3.6 -> 4, 4.8 -> 5
+    (4, (0.6, 0.2, 0.2), (2, 1, 1)),  # 2.4 -> 2, 3.2 -> 3
+])
+def test_split_cuts_at_the_nearest_integer(n, fractions, sizes):
+    assert tuple(len(part) for part in train_val_test_split(n, fractions, rng=0)) == sizes
+
+
 @pytest.mark.parametrize("fractions", [(0.5, 0.5), (0.7, 0.2, 0.2), (1.2, -0.1, -0.1)])
 def test_split_refuses_bad_fractions(fractions):
     with pytest.raises(ValueError, match="fractions"):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from helpers import FD_TOL, arrays, assert_close, shapes, tensor, upstream_grads
 from numpy_attn import nn
 from numpy_attn.gradcheck import check_module
+from numpy_attn.optim import SGD
 from torch_ref.convert import numpy_to_torch, torch_grads, torch_to_numpy
 
 F64 = np.float64
@@ -189,6 +190,30 @@ def test_load_state_dict_names_the_wrong_keys_and_shapes():
     missing, unexpected = m.load_state_dict({"0.weight": [[1, 2, 3], [4, 5, 6]], "extra": 1}, strict=False)
     assert missing == ["0.bias", "2.weight", "2.bias"] and unexpected == ["extra"]
     assert m[0].weight.data.dtype == np.float32 and m[0].weight.data[1, 2] == 6
+
+
+def test_state_dict_and_load_state_dict_copy():
+    m = nn.Sequential(nn.Linear(3, 2, dtype=F64, rng=0), nn.PositionalEncoding(2, max_len=4, dtype=F64))
+    state = m.state_dict()
+    kept = {k: v.copy() for k, v in state.items()}
+    m(np.ones((1, 4, 3)))
+    m.backward(np.ones((1, 4, 2)))
+    SGD(m.parameters(), lr=0.1).step()  # updates each weight in place
+    m[1].pe += 1.0  # and the buffer too
+    assert not np.array_equal(m[0].weight.data, kept["0.weight"])
+    for key, value in state.items():
+        np.testing.assert_array_equal(value, kept[key], err_msg=f"state_dict()[{key!r}] followed the module")
+
+    m.load_state_dict(state)
+    for value in state.values():
+        value += 1.0  # changing the loaded arrays afterwards ...
+    for key, value in m.state_dict().items():  # ... leaves the module as loaded
+        np.testing.assert_array_equal(value, kept[key], err_msg=f"{key} followed the dict it was loaded from")
+    t = torch.nn.Linear(3, 2).double()
+    m[0].load_state_dict(t.state_dict())
+    with torch.no_grad():
+        t.weight += 1.0  # a CPU tensor's memory too
+    np.testing.assert_array_equal(m[0].weight.data, t.weight.detach().numpy() - 1.0)
 
 
 def test_load_state_dict_accepts_torch_tensors():

@@ -61,3 +61,32 @@ def test_bad_optimizer_arguments():
         optim.Adam([Parameter(np.ones(1))], betas=(0.9, 1.0))
     with pytest.raises(ValueError, match="Nesterov"):
         optim.SGD([Parameter(np.ones(1))], lr=0.1, nesterov=True)
+
+
+NAN, INF = float("nan"), float("inf")
+BAD_HYPERPARAMETERS = [  # (optimizer, the bad argument, the argument named in the error)
+    *[(name, dict(lr=v), "lr") for name in ("SGD", "Adam", "AdamW") for v in (NAN, INF, -INF, -1e-3)],
+    *[(name, dict(eps=v), "eps") for name in ("Adam", "AdamW") for v in (NAN, INF, -1e-8)],
+    *[(name, dict(weight_decay=v), "weight_decay") for name in ("SGD", "Adam", "AdamW") for v in (NAN, INF, -0.1)],
+    *[(name, dict(betas=v), "betas") for name in ("Adam", "AdamW")
+      for v in ((NAN, 0.9), (0.9, NAN), (-0.1, 0.9), (0.9, 1.0), (INF, 0.9), (0.9,), (0.9, 0.99, 0.999))],
+    *[("SGD", dict(momentum=v), "momentum") for v in (NAN, INF, -0.5)],
+    *[("SGD", dict(dampening=v), "dampening") for v in (NAN, INF, -INF)],
+]
+
+
+@pytest.mark.parametrize("name, kwargs, argument", BAD_HYPERPARAMETERS)
+def test_bad_hyperparameters_are_refused_naming_the_argument(name, kwargs, argument):
+    with pytest.raises(ValueError, match=f"^{argument}: expected"):
+        getattr(optim, name)([Parameter(np.ones(1))], **kwargs)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("SGD", dict(lr=0.0, momentum=0.0, dampening=-0.5, weight_decay=0.0)),  # PyTorch takes any dampening
+    ("Adam", dict(lr=0, betas=(0.0, 0.0), eps=0.0, weight_decay=0.0)),
+    ("AdamW", dict(lr=0.0, betas=(0.0, 0.0), eps=0.0, weight_decay=0.0)),
+])
+def test_edge_hyperparameters_are_accepted_as_by_torch(name, kwargs):
+    getattr(torch.optim, name)([torch.ones(1, requires_grad=True)], **kwargs)  # the edge is legal there too
+    getattr(optim, name)([Parameter(np.ones(1))], **kwargs)
+    getattr(optim, name)([Parameter(np.ones(1))], **{**kwargs, "lr": np.float32(1e-3)})  # NumPy scalars are numbers

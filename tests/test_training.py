@@ -8,7 +8,7 @@ from numpy_attn import nn
 from numpy_attn.kernels.blas import limit_blas_threads
 from numpy_attn.optim import Adam
 from numpy_attn.tasks.checkpoint import load_checkpoint, save_checkpoint
-from numpy_attn.tasks.training import History, fit, iterate_minibatches, predict
+from numpy_attn.tasks.training import History, chance_loss, fit, iterate_minibatches, predict
 
 
 class MeanPoolClassifier(nn.Module):
@@ -132,6 +132,50 @@ def test_nan_stops_training_with_a_clear_error(what, message):
     assert _states_equal(model.state_dict(), epoch_one[0])  # the best weights so far are back, all finite
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # in Adam's step, as expected
+@pytest.mark.parametrize("failing_epoch", [1, 2])
+def test_a_step_that_makes_the_weights_inf_stops_training(failing_epoch):
+    # float32 and lr 1e39 (finite, so Adam takes it): the first step, of size lr / (1 - beta1), overflows
+    # to inf although the output and every gradient were finite.
+    model = MeanPoolClassifier(dtype=np.float32)
+    X, y = _toy(128, 1)
+    optimizer = Adam(model.parameters(), lr=1e39 if failing_epoch == 1 else 0.05)
+    good = [model.state_dict()]  # the starting weights, then each epoch's
+    raise_lr = lambda *_: (good.append(model.state_dict()), setattr(optimizer, "lr", 1e39))  # noqa: E731
+    held = ("the weights of its best epoch, 1" if failing_epoch == 2
+            else "no epoch finished, so the model holds the weights it started with")
+    with pytest.raises(FloatingPointError, match=rf"^epoch {failing_epoch}, batch 1/8: net.0.weight after the "
+                                                 rf"optimizer step \(lr 1e\+39\) is NaN or inf; training stopped "
+                                                 rf"\(.*{held}"):
+        fit(model, optimizer, X.astype(np.float32), y, X[:64].astype(np.float32), y[:64], epochs=3,
+            batch_size=16, rng=0, on_epoch=raise_lr)
+    assert _states_equal(model.state_dict(), good[-1])
+    assert all(np.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_chance_loss_is_the_loss_of_predicting_the_training_frequency():
+    assert chance_loss([0, 1, 1, 0], [1, 0, 0, 1, 1, 0]) == pytest.approx(np.log(2))
+    # training frequency p = 1/4, validation frequency q = 2/3: -(q log p + (1 - q) log(1 - p))
+    assert chance_loss([1, 0, 0, 0], [1, 1, 0]) == pytest.approx(-(2 / 3 * np.log(1 / 4) + 1 / 3 * np.log(3 / 4)))
+    assert chance_loss([0, 0], [1, 0]) == pytest.approx(50.0)  # log 0 clamped at -100, as in BCELoss
+
+
+def test_history_says_whether_the_model_beat_chance():
+    _, learned = _fit()
+    assert learned.beat_chance and learned.best_val_loss < learned.chance_loss
+    assert learned.chance_loss == pytest.approx(chance_loss(_toy(128, 1)[1], _toy(64, 2)[1]))
+    # Random labels, half of them 1 in both splits, on one series repeated: every prediction is the same
+    # constant c, and no c does better on the validation labels than the training frequency, 1/2.
+    rng = np.random.default_rng(9)
+    X = np.broadcast_to(rng.standard_normal((6, 2)), (128, 6, 2))
+    y = np.concatenate([rng.permutation(np.repeat([0.0, 1.0], 48)), rng.permutation(np.repeat([0.0, 1.0], 16))])
+    model = MeanPoolClassifier()
+    guessed = fit(model, Adam(model.parameters(), lr=0.05), X[:96], y[:96], X[96:], y[96:], epochs=8,
+                  batch_size=16, rng=0)
+    assert not guessed.beat_chance and guessed.best_val_loss >= guessed.chance_loss
+    assert {"chance_loss": guessed.chance_loss, "beat_chance": False}.items() <= guessed.to_dict().items()
+
+
 def test_nan_in_the_data_is_refused_up_front():
     model = MeanPoolClassifier()
     X, y = _toy(8, 0)
@@ -210,7 +254,9 @@ def test_predict_is_batch_independent_and_restores_the_mode():
     "kwargs, match",
     [
         (dict(epochs=0), "epochs"),
+        (dict(epochs=2.5), "epochs"),
         (dict(patience=0), "patience"),
+        (dict(patience=1.5), "patience"),
         (dict(batch_size=0), "batch_size"),
         (dict(blas_threads=0), "blas_threads"),
         (dict(blas_threads=1.5), "blas_threads"),

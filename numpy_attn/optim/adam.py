@@ -8,9 +8,11 @@
     p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 """
 
+from numbers import Real
+
 import numpy as np
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_hyperparameter
 
 
 class Adam(Optimizer):
@@ -18,8 +20,11 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
-        if not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"betas: expected two values in [0, 1), got {betas}")
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2
+                and all(isinstance(b, Real) and 0.0 <= b < 1.0 for b in betas)):
+            raise ValueError(f"betas: expected two numbers in [0, 1), got {betas!r}")
+        check_hyperparameter(eps, "eps")
+        check_hyperparameter(weight_decay, "weight_decay")
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
 
     def _update(self, p, grad, state):

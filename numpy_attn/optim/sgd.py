@@ -1,6 +1,6 @@
 """SGD with momentum, dampening, Nesterov and L2 weight decay: PyTorch's ``torch.optim.SGD`` update rule."""
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_hyperparameter
 
 
 class SGD(Optimizer):
@@ -9,6 +9,9 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(params, lr)
+        check_hyperparameter(momentum, "momentum")
+        check_hyperparameter(dampening, "dampening", non_negative=False)  # PyTorch takes any dampening
+        check_hyperparameter(weight_decay, "weight_decay")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         self.momentum, self.dampening = momentum, dampening

@@ -28,6 +28,10 @@ class History:
     """What ``fit`` did, one entry per epoch run: mean train loss, validation loss, wall seconds.
 
     best_epoch: the epoch (from 1) with the lowest validation loss, whose weights the model holds after fit.
+    chance_loss: the validation loss of a model that knows nothing about the series and always predicts
+    the training set's share of label 1 (``chance_loss``; log 2 = 0.693 with balanced classes).
+    beat_chance: whether the best validation loss is below ``chance_loss``. False means the model learned
+    nothing the label frequencies do not already tell (too high a learning rate, say): warn about the run.
     """
 
     train_loss: list = field(default_factory=list)
@@ -36,10 +40,15 @@ class History:
     best_epoch: int = 0
     epochs_run: int = 0
     stopped_early: bool = False
+    chance_loss: float = float("nan")
 
     @property
     def best_val_loss(self):
         return self.val_loss[self.best_epoch - 1] if self.best_epoch else float("inf")
+
+    @property
+    def beat_chance(self):
+        return self.best_val_loss < self.chance_loss
 
     def to_dict(self):
         return {
@@ -49,7 +58,46 @@ class History:
             "best_epoch": self.best_epoch,
             "epochs_run": self.epochs_run,
             "stopped_early": self.stopped_early,
+            "chance_loss": self.chance_loss,
+            "beat_chance": self.beat_chance,
         }
+
+
+def chance_loss(y_train, y_val):
+    """BCE on ``y_val`` of the constant prediction p = mean(y_train), the frequency of label 1 in training:
+
+        -(q log p + (1 - q) log(1 - p)),  q = mean(y_val)    (logs clamped at -100, as in ``BCELoss``)
+
+    What a model that ignores the series scores (at best, when both splits share one label frequency); a
+    model that learned something scores lower.
+    """
+    y_val = np.asarray(y_val, dtype=np.float64)
+    return BCELoss()(np.full(len(y_val), np.mean(y_train, dtype=np.float64)), y_val)
+
+
+def check_fit_options(epochs, batch_size, patience):
+    """Refuse loop settings ``fit`` cannot run: epochs and batch_size positive integers, patience one or None.
+
+    The PyTorch trainer (``torch_ref.train.fit``) makes the same checks with the same messages.
+    """
+    if not _is_positive_int(batch_size):
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    if not _is_positive_int(epochs):
+        raise ValueError(f"epochs: expected a positive integer, got {epochs!r}")
+    if patience is not None and not _is_positive_int(patience):
+        raise ValueError(f"patience: expected a positive integer or None, got {patience!r}")
+
+
+def _is_positive_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
+def training_stopped(error, best_epoch):
+    """The FloatingPointError a trainer raises after ``error`` (what went wrong, where) once it has put back
+    the last good weights: those of ``best_epoch``, or the starting ones when no epoch finished (0)."""
+    held = (f"the model holds the weights of its best epoch, {best_epoch}" if best_epoch
+            else "no epoch finished, so the model holds the weights it started with")
+    return FloatingPointError(f"{error}; training stopped ({held}). Try a lower learning rate or scaled inputs.")
 
 
 def iterate_minibatches(n, batch_size, shuffle=False, rng=None):
@@ -91,58 +139,64 @@ def fit(
     ``checkpoint_meta`` plus best_epoch and val_loss) each time the validation loss improves. Nothing is
     written when it is None.
     on_batch(epoch, batch, n_batches, loss) after every step; on_epoch(epoch, train_loss, val_loss) after
-    every epoch. A NaN or inf output, gradient or validation loss raises FloatingPointError naming the
-    epoch and batch, before the optimizer step could spread it into the weights; the model is given back
-    its best weights so far.
+    every epoch. A NaN or inf output, gradient, weight after the optimizer step, or validation loss raises
+    FloatingPointError naming the epoch and batch (and for a weight, the optimizer's ``lr``); the model is
+    given back its last good weights: the best epoch's, or those it started with when no epoch finished.
+    A run whose validation loss never fell below ``History.chance_loss`` ends normally, with
+    ``History.beat_chance`` False.
     blas_threads: at most this many threads for NumPy's BLAS while training (None: as configured). One by
     default: these models' products are small, and an idle OpenBLAS thread busy-waits after each one,
     taking a core from the elementwise work (``numpy_attn/blas.py`` has the measurements).
     """
     X_train, y_train = _split_arrays(X_train, y_train, "train")
     X_val, y_val = _split_arrays(X_val, y_val, "val")
-    if batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
-    if epochs < 1:
-        raise ValueError(f"epochs: expected a positive integer, got {epochs}")
-    if patience is not None and patience < 1:
-        raise ValueError(f"patience: expected a positive integer or None, got {patience}")
+    check_fit_options(epochs, batch_size, patience)
     rng = as_generator(rng)
     loss_fn = BCELoss()
-    history, best_state, waited = History(), None, 0
+    history, waited = History(chance_loss=chance_loss(y_train, y_val)), 0
+    best_state = model.state_dict()  # the starting weights, until an epoch does better
 
     with limit_blas_threads(blas_threads):  # see numpy_attn/blas.py: one thread is the faster here
-        for epoch in range(1, epochs + 1):
-            started = time.perf_counter()
-            train_loss = _train_epoch(model, optimizer, loss_fn, X_train, y_train, batch_size, rng, epoch,
-                                      best_state, on_batch)
-            # In training batches: the forward then needs no more memory than a training step does. With
-            # fit's own BLAS threads: None keeps the limit set above.
-            val_loss = evaluate_loss(model, X_val, y_val, batch_size=batch_size, blas_threads=None)
-            _check_finite(val_loss, f"epoch {epoch}: the validation loss", model, best_state)
+        try:
+            for epoch in range(1, epochs + 1):
+                started = time.perf_counter()
+                train_loss = _train_epoch(model, optimizer, loss_fn, X_train, y_train, batch_size, rng, epoch,
+                                          on_batch)
+                # In training batches: the forward then needs no more memory than a training step does. With
+                # fit's own BLAS threads: None keeps the limit set above.
+                val_loss = evaluate_loss(model, X_val, y_val, batch_size=batch_size, blas_threads=None)
+                _check_finite(val_loss, f"epoch {epoch}: the validation loss")
 
-            history.train_loss.append(train_loss)
-            history.val_loss.append(val_loss)
-            history.epoch_seconds.append(time.perf_counter() - started)
-            history.epochs_run = epoch
-            if val_loss < history.best_val_loss:
-                history.best_epoch, best_state, waited = epoch, model.state_dict(), 0
-                if checkpoint is not None:
-                    meta = {**(checkpoint_meta or {}), "best_epoch": epoch, "val_loss": val_loss}
-                    save_checkpoint(checkpoint, best_state, meta)
-            else:
-                waited += 1
-            if on_epoch is not None:
-                on_epoch(epoch, history.train_loss[-1], val_loss)
-            if patience is not None and waited >= patience:
-                history.stopped_early = epoch < epochs
-                break
+                history.train_loss.append(train_loss)
+                history.val_loss.append(val_loss)
+                history.epoch_seconds.append(time.perf_counter() - started)
+                history.epochs_run = epoch
+                if val_loss < history.best_val_loss:
+                    history.best_epoch, best_state, waited = epoch, model.state_dict(), 0
+                    if checkpoint is not None:
+                        meta = {**(checkpoint_meta or {}), "best_epoch": epoch, "val_loss": val_loss}
+                        save_checkpoint(checkpoint, best_state, meta)
+                else:
+                    waited += 1
+                if on_epoch is not None:
+                    on_epoch(epoch, history.train_loss[-1], val_loss)
+                if patience is not None and waited >= patience:
+                    history.stopped_early = epoch < epochs
+                    break
+        except FloatingPointError as error:
+            model.load_state_dict(best_state)
+            raise training_stopped(error, history.best_epoch) from None
 
     model.load_state_dict(best_state)
     return history
 
 
-def _train_epoch(model, optimizer, loss_fn, X, y, batch_size, rng, epoch, best_state, on_batch):
-    """One pass over (X, y) in shuffled mini-batches, one optimizer step each; returns the mean loss."""
+def _train_epoch(model, optimizer, loss_fn, X, y, batch_size, rng, epoch, on_batch):
+    """One pass over (X, y) in shuffled mini-batches, one optimizer step each; returns the mean loss.
+
+    Checked at every step: the output, then each gradient before the step could spread a NaN into the
+    weights, then each updated weight (a finite gradient times a huge learning rate can still overflow).
+    """
     model.train()
     n_batches = -(-len(y) // batch_size)
     total = 0.0
@@ -150,13 +204,15 @@ def _train_epoch(model, optimizer, loss_fn, X, y, batch_size, rng, epoch, best_s
         where = f"epoch {epoch}, batch {batch}/{n_batches}"
         optimizer.zero_grad()
         prob, _ = model(X[idx])
-        _check_finite(prob, f"{where}: the model's output", model, best_state)
+        _check_finite(prob, f"{where}: the model's output")
         loss = loss_fn(prob, y[idx].astype(prob.dtype))
         model.backward(loss_fn.backward())
-        for name, p in model.named_parameters():  # stop before a step could spread NaN into the weights
-            if p.grad is not None:
-                _check_finite(p.grad, f"{where}: the gradient of {name}", model, best_state)
+        updated = [(name, p) for name, p in model.named_parameters() if p.grad is not None]
+        for name, p in updated:
+            _check_finite(p.grad, f"{where}: the gradient of {name}")
         optimizer.step()
+        for name, p in updated:
+            _check_finite(p.data, f"{where}: {name} after the optimizer step (lr {optimizer.lr:g})")
         total += loss * len(idx)
         if on_batch is not None:
             on_batch(epoch, batch, n_batches, loss)
@@ -202,15 +258,11 @@ def _split_arrays(X, y, name):
     return X, y
 
 
-def _check_finite(value, what, model, best_state):
-    """Stop training with a clear error when ``value`` holds NaN or inf; the model gets back its best weights."""
-    if np.isfinite(value).all():
-        return
-    if best_state is not None:
-        model.load_state_dict(best_state)
-        restored = "the model was given back its best weights so far"
-    else:
-        restored = "no epoch finished, so the model keeps the weights it had at the failure"
-    raise FloatingPointError(
-        f"{what} is NaN or inf; training stopped ({restored}). Try a lower learning rate or scaled inputs."
-    )
+def _check_finite(value, what):
+    """Raise FloatingPointError("<what> is NaN or inf") unless every entry of ``value`` is finite; ``fit``
+    catches it, puts the last good weights back and says so. One sum clears almost every array, as in
+    ``numpy_attn._validate.check_finite``; only a sum that is not finite leads to the entrywise test."""
+    with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf and overflow are what the sum looks for
+        if np.isfinite(np.sum(value)) or np.isfinite(value).all():
+            return
+    raise FloatingPointError(f"{what} is NaN or inf")
