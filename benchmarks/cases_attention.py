@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from numpy_attn import nn
-from numpy_attn.nn.attention import self_attention_grad
+from numpy_attn.nn.multihead import self_attention_grad
 
 from .harness import Case
 

@@ -22,7 +22,7 @@ from numpy_attn import functional as F
 from numpy_attn import kernels as K
 from numpy_attn import nn
 from numpy_attn.gradcheck import check_module
-from numpy_attn.nn.attention import self_attention_grad
+from numpy_attn.nn.multihead import self_attention_grad
 from torch_ref import attention as ref
 from torch_ref.convert import numpy_to_torch, torch_grads, torch_to_numpy
 

@@ -6,7 +6,7 @@ equation and the shape of every array. The fast twins of linear, softmax, layer_
 multi-head attention and the LSTM are in ``numpy_attn.kernels``; nothing here imports them.
 """
 
-from .activations import relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward
+from .activation import relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward
 from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
 from .additive_attention import (attention_pool, attention_pool_backward, bahdanau_attention,
                                  bahdanau_attention_backward)
@@ -15,7 +15,7 @@ from .embedding import embedding, embedding_backward
 from .layer_norm import layer_norm, layer_norm_backward
 from .kernel_regression import nadaraya_watson, nadaraya_watson_backward
 from .linear import linear, linear_backward
-from .losses import (
+from .loss import (
     binary_cross_entropy,
     binary_cross_entropy_backward,
     binary_cross_entropy_with_logits,

@@ -16,7 +16,7 @@ Mask convention everywhere: True (or "j < valid_len") means the position TAKES P
 import numpy as np
 
 from .._validate import as_float_array, as_index_array, check_last_dim, check_ndim
-from .activations import tanh, tanh_backward
+from .activation import tanh, tanh_backward
 from .dropout import dropout, dropout_backward
 from .linear import linear, linear_backward
 from .softmax import masked_softmax, softmax_backward

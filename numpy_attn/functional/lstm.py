@@ -16,7 +16,7 @@ directions in one loop with few NumPy calls per step, is ``numpy_attn.kernels.ls
 import numpy as np
 
 from .._validate import as_float_array
-from .activations import sigmoid, sigmoid_backward, tanh_backward
+from .activation import sigmoid, sigmoid_backward, tanh_backward
 from .linear import linear, linear_backward
 
 

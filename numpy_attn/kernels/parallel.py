@@ -3,22 +3,17 @@
 NumPy runs a ufunc on one core, and only large matrix products on several (in its BLAS). NumPy lets go
 of Python's lock (the GIL) inside a ufunc or a product on more than a few hundred elements, so two
 threads that each run such calls on different arrays run them at the same time. Attention's (L, S)
-work comes in tiles of about 1 MB (``functional/attention.py``), each a few hundred microseconds of
-NumPy calls, and the tiles of different (batch, head) matrices touch different memory: the tiles are
-shared out among the threads. Each tile is computed by the same calls as on one thread, so the numbers
-are the same.
+work comes in tiles of about 1 MB (``kernels/attention.py``), each a few hundred microseconds of NumPy
+calls, and the tiles of different (batch, head) matrices touch different memory: the tiles are shared
+out among the threads. Each tile is computed by the same calls as on one thread, so the numbers are the
+same.
 
-While the threads run, the BLAS is held to one thread per call: two threads calling a BLAS that
-starts two threads of its own each oversubscribe the cores (multi-head attention at (8, 8, 1024, 32),
-forward and backward: 290 ms with two threads on a one-thread BLAS, 370 ms on one thread, 630-730 ms
-two threads on a two-thread BLAS, on a 2-core machine). It pays where the BLAS is held to one thread all
-along, as in ``training.fit``: a training step of the anomaly task's transformer took 390 ms against
-530 ms on one thread, of the BiLSTM + multi-head model 193 against 260 ms. After a product on two BLAS
-threads, OpenBLAS's idle worker spins for about 0.1 s (``numpy_attn/blas.py``) and takes the core the
-second thread needs. So a module that shares its work out runs its whole forward and backward in an
-``own_cores`` block: the BLAS held to one thread throughout, its large products shared out as well
-(``matmul``, which ``functional.linear`` uses). ``nn.MultiheadAttention`` at (32, 128, 64, 4 heads),
-forward and backward: 23.0 ms before, 18.8 ms with the BLAS held, 17.5 ms with the products shared out.
+While the threads run, the BLAS is held to one thread per call: two threads calling a BLAS that starts
+threads of its own oversubscribe the cores. After a product on two BLAS threads, OpenBLAS's idle worker
+spins for a while (``blas.py``) and takes the core the second thread needs. So a module that shares its
+work out runs its whole forward and backward in an ``own_cores`` block: the BLAS held to one thread
+throughout, its large products shared out as well (``matmul``, which ``kernels.linear`` uses).
+docs/performance.md has what each of these choices measured.
 
 ``set_num_threads(n)`` / ``get_num_threads()`` (as ``torch.set_num_threads``): 1 turns it off; the
 default is the number of cores this process may run on.
@@ -70,10 +65,8 @@ def share_out(work, groups):
     Items of different groups must touch different output memory; the items of a group run in order on
     one thread. The groups are handed out one at a time, in order, to whichever thread is free: up to
     ``get_num_threads()`` threads, the calling one included, each taking the next group when it has done
-    its last. (Cutting the list into one fixed half per thread left one core idle at the end for 5-30 ms of
-    a 310 ms attention forward and backward at (8, 8, 1024, 32), as the two cores' speeds drift; now the
-    threads finish within about one group of each other, and nn.MultiheadAttention's step at (8, 1024,
-    256, 8 heads) went from 396 to 380 and from 423 to 411 ms, medians of 15 and 21 alternating calls.)
+    its last, so the threads finish within about one group of each other however the cores' speeds
+    drift (one fixed share per thread leaves a core idle at the end).
     A group is computed by the same calls on any thread, so the numbers do not depend on which thread took
     it. An exception in any thread is raised here, after every thread has stopped taking groups.
     The BLAS limit is process-wide: calls from several of your own threads at once share one pool and may
@@ -128,8 +121,8 @@ def _handout(groups):
     return next_group
 
 
-# A product of fewer multiply-adds than this (about 0.2 ms on one core) is done whole: waking another
-# thread and waiting for it costs about 0.07 ms here (a sleeping thread's round trip, measured).
+# A product of fewer multiply-adds than this is done whole: waking another thread and waiting for it
+# costs more than splitting saves (docs/performance.md).
 SPLIT_MACS = 1 << 23
 
 
@@ -139,8 +132,7 @@ def matmul(a, b, out=None):
     Inside an ``own_cores`` block (the BLAS held to one thread) a large product is cut into one block per
     thread, rows of a (or columns of b, when N > M), each block one BLAS product (``share_out``).
     Elsewhere, and below SPLIT_MACS, it is ``np.matmul`` on the BLAS's own threads: splitting there costs
-    more than it saves, as each ``share_out`` lifts the BLAS limit at its end and wakes the BLAS's workers
-    (Linear(64, 64) forward and backward over 32 x 128 rows: 1.8 against 0.9 ms).
+    more than it saves, as each ``share_out`` lifts the BLAS limit at its end and wakes the BLAS's workers.
     Entry (i, j) is still the dot product of row i of a and column j of b, computed by the BLAS; only the
     thread that computes it changes (the BLAS may order a sum differently for a block, so float results can
     differ in the last bits, as they do between BLAS thread counts).
@@ -167,7 +159,7 @@ def matmul(a, b, out=None):
 def matmuls(*pairs):
     """[a @ b for (a, b) in pairs], 2-D each. Inside ``own_cores``, with at least as many products as
     threads and each large: whole products shared out among the threads (each takes the next one when free),
-    so the threads wake once for all of them (a wake-up costs about 0.07 ms here); else ``matmul`` one by one."""
+    so the threads wake once for all of them; else ``matmul`` one by one."""
     if (not _owned.get() or _num_threads == 1 or len(pairs) < _num_threads
             or min(a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs) < SPLIT_MACS):
         return [matmul(a, b) for a, b in pairs]
@@ -187,7 +179,7 @@ def own_cores():
     they are on (``get_num_threads() > 1``), the BLAS is held to one thread throughout, not only inside
     each ``share_out``, and ``matmul`` shares large products out. A BLAS call on several threads in
     between (a bias gradient's matrix-vector product is one) would leave OpenBLAS's worker spinning for
-    about 0.1 s on the core the next tiles need. Nested blocks are one block. ``@own_cores()`` decorates
+    a while on the core the next tiles need. Nested blocks are one block. ``@own_cores()`` decorates
     a method (``nn.MultiheadAttention.forward``) so that each call runs in a block of its own. The BLAS
     limit is process-wide, as ``share_out``'s: blocks in several of your threads at once may leave the
     BLAS at one thread afterwards."""

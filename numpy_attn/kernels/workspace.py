@@ -4,9 +4,8 @@ Memory that is new to the process costs a page fault per 4 KiB page the first ti
 operating system stops the program, finds a page and zeroes it. NumPy's allocator (glibc's malloc)
 gives large arrays back to the operating system when they are freed, and so does every other library
 in the process (PyTorch's frees trim the heap too), so a fresh (T, ...) array per call is mostly fresh
-pages. At the seed's BiLSTM shape, run beside PyTorch, that was 1,000-2,400 faults per training step and
-took the step from 33 to 49 ms; at hidden size 128 a forward with two BLAS threads faulting at once took
-248 ms against 84 ms on reused memory. A ``Workspace`` hands back the same array for the same name.
+pages, thousands of faults per training step at the BiLSTM's shapes (docs/performance.md has the
+figures). A ``Workspace`` hands back the same array for the same name.
 """
 
 import numpy as np

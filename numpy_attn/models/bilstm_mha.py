@@ -9,7 +9,7 @@ import numpy as np
 
 from .._validate import as_generator
 from ..nn import LSTM, LayerNorm, MultiheadAttention
-from ..nn.attention import self_attention_grad
+from ..nn.multihead import self_attention_grad
 from .pooled import PooledClassifier
 
 

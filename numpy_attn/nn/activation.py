@@ -1,7 +1,6 @@
-"""Parameter-free layers, each a thin module around a functional pair: Tanh, Sigmoid, ReLU, Softmax."""
+"""Parameter-free elementwise layers, each a thin module around a functional pair: Tanh, Sigmoid, ReLU."""
 
 from .. import functional as F
-from .. import kernels as K
 from .module import Module
 
 
@@ -34,21 +33,3 @@ class ReLU(_Elementwise):
     """y = max(x, 0), any shape."""
 
     fn, fn_backward = staticmethod(F.relu), staticmethod(F.relu_backward)
-
-
-class Softmax(Module):
-    """y = softmax(x) over ``dim`` (required: PyTorch's implicit dim is deprecated)."""
-
-    def __init__(self, dim):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x):
-        out, self._cache = K.softmax(x, axis=self.dim)
-        return out
-
-    def backward(self, grad_out):
-        return K.softmax_backward(grad_out, self._saved())
-
-    def extra_repr(self):
-        return f"dim={self.dim}"

@@ -10,12 +10,12 @@ import numpy as np
 
 from .._validate import as_generator
 from .activation import ReLU
-from .attention import MultiheadAttention, self_attention_grad
+from .multihead import MultiheadAttention, self_attention_grad
 from .container import Sequential
 from .dropout import Dropout
 from .linear import Linear
 from .module import Module
-from .normalization import LayerNorm
+from .layer_norm import LayerNorm
 
 
 class TransformerEncoderLayer(Module):

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import nn, optim
 from .._validate import as_generator
-from ..nn.attention import self_attention_grad
+from ..nn.multihead import self_attention_grad
 from . import plots
 
 FILLER = ["the", "a", "movie", "film", "plot", "was", "is", "and", "actors", "story", "it", "this", "very",

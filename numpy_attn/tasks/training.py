@@ -146,7 +146,7 @@ def fit(
     ``History.beat_chance`` False.
     blas_threads: at most this many threads for NumPy's BLAS while training (None: as configured). One by
     default: these models' products are small, and an idle OpenBLAS thread busy-waits after each one,
-    taking a core from the elementwise work (``numpy_attn/blas.py`` has the measurements).
+    taking a core from the elementwise work (``kernels/blas.py``; the figures are in docs/performance.md).
     """
     X_train, y_train = _split_arrays(X_train, y_train, "train")
     X_val, y_val = _split_arrays(X_val, y_val, "val")
@@ -156,7 +156,7 @@ def fit(
     history, waited = History(chance_loss=chance_loss(y_train, y_val)), 0
     best_state = model.state_dict()  # the starting weights, until an epoch does better
 
-    with limit_blas_threads(blas_threads):  # see numpy_attn/blas.py: one thread is the faster here
+    with limit_blas_threads(blas_threads):  # see kernels/blas.py: one thread is the faster here
         try:
             for epoch in range(1, epochs + 1):
                 started = time.perf_counter()

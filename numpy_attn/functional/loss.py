@@ -8,7 +8,7 @@ per-element losses and the backward takes an array of that shape.
 import numpy as np
 
 from .._validate import as_float_array, as_index_array, check_ndim, check_reduction, check_same_shape
-from .activations import sigmoid
+from .activation import sigmoid
 from .softmax import log_softmax
 
 
