@@ -2,11 +2,14 @@
 
 The seed's shape: batch 32, length 500, input 1, hidden 32, bidirectional, batch_first; then hidden 128,
 and a longer sequence. Forward alone is timed against torch under ``no_grad`` (its fastest inference path).
+The textbook column runs ``functional.lstm`` / ``lstm_backward`` (a loop over ``lstm_cell``) on the same
+weights, both directions of one layer, as ``nn.LSTM`` runs the kernel.
 """
 
 import numpy as np
 import torch
 
+from numpy_attn import functional as F
 from numpy_attn import nn
 
 from .harness import Case
@@ -35,6 +38,24 @@ def _numpy(b, t, d_in, hidden, num_layers, backward):
     return step
 
 
+def _textbook(b, t, d_in, hidden, backward):
+    """One bidirectional layer by the textbook functions: the directions stacked as ``nn.LSTM`` stacks them."""
+    model, _, x, grad = _models(b, t, d_in, hidden, 1)
+    w_ih, w_hh, bias = model._stacked_weights(0)
+    seq = np.swapaxes(x, 0, 1)  # (T, B, I)
+    xs = np.stack([seq, seq[::-1]])  # the reverse direction reads the sequence backwards
+    h0 = np.zeros((2, b, hidden), np.float32)
+    g = np.stack(np.split(np.swapaxes(grad, 0, 1), 2, axis=-1))
+    g[1] = g[1][::-1]
+
+    def step():
+        _, cache = F.lstm(xs, h0, h0, w_ih, w_hh, bias)
+        if backward:
+            F.lstm_backward(g, None, None, cache)
+
+    return step
+
+
 def _torch(b, t, d_in, hidden, num_layers, backward, device):
     _, ref, x, grad = _models(b, t, d_in, hidden, num_layers)
     ref = ref.to(device)
@@ -58,8 +79,9 @@ def _case(b, t, d_in, hidden, num_layers=1, backward=True):
     args = (b, t, d_in, hidden, num_layers, backward)
     # per step and direction: 4H x (in + H) multiply-adds forward, twice that backward
     flops = 2 * 2 * t * b * 4 * hidden * (d_in + hidden) * (3 if backward else 1) * num_layers
+    textbook = (lambda: _textbook(b, t, d_in, hidden, backward)) if num_layers == 1 else None
     return Case(f"BiLSTM {what}", f"x ({b},{t},{d_in}), H={hidden}{layers}",
-                lambda: _numpy(*args), lambda dev: _torch(*args, dev), flops=flops)
+                lambda: _numpy(*args), lambda dev: _torch(*args, dev), flops=flops, textbook=textbook)
 
 
 CASES = [

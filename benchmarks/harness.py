@@ -1,9 +1,10 @@
 """Time NumPy against PyTorch side by side, in one process, interleaved, and report medians.
 
-A ``Case`` builds, once, a NumPy callable and a PyTorch callable for a device; each timed repeat runs
-the NumPy one and then the PyTorch one(s), so slow drifts of the machine (frequency, other load)
-touch both sides alike. The medians make the table; the ratio is NumPy / PyTorch-CPU (below 1: NumPy
-is faster).
+A ``Case`` builds, once, a NumPy callable (what ``numpy_attn.nn`` runs: the kernels), a PyTorch callable
+for a device and, for an op with a fast twin, the same work done by the textbook functions
+(``numpy_attn.functional``); each timed repeat runs them one after the other, so slow drifts of the
+machine (frequency, other load) touch every side alike. The medians make the table; the ratio is NumPy /
+PyTorch-CPU (below 1: NumPy is faster), and the textbook column shows what the kernels' tricks gain.
 """
 
 import json
@@ -23,6 +24,7 @@ class Case:
     numpy: Callable[[], Callable[[], object]]  # () -> the callable to time
     torch: Callable[[str], Callable[[], object]]  # device -> the callable to time
     flops: float = 0.0  # floating-point operations of one call, to print the NumPy rate (0: not shown)
+    textbook: Callable[[], Callable[[], object]] = None  # () -> the same work by the textbook functions
     max_repeats: int = 0  # cap on timed repeats and warm-ups for cases that take seconds (0: no cap)
     notes: dict = field(default_factory=dict)
 
@@ -66,9 +68,12 @@ def _reference_matmul():
 
 
 def measure(case, repeats=7, warmup=2):
-    """{'numpy': [s, ...], 'cpu': [...], 'cuda': [...], 'matmul': [...]}: wall seconds of each interleaved
-    repeat; 'matmul' (the reference product) only for a case that counts its FLOPs."""
+    """{'numpy': [s, ...], 'textbook': [...], 'cpu': [...], 'cuda': [...], 'matmul': [...]}: wall seconds of
+    each interleaved repeat; 'textbook' only for a case that has one, 'matmul' (the reference product) only
+    for a case that counts its FLOPs."""
     fns = {"numpy": case.numpy()}
+    if case.textbook is not None:
+        fns["textbook"] = case.textbook()
     fns.update({d: case.torch(d) for d in devices()})
     if case.flops:
         fns["matmul"] = _reference_matmul()
@@ -90,6 +95,9 @@ def measure_row(case, repeats=7, warmup=2):
     row = {"case": case.name, "shape": case.shape, "numpy_ms": med["numpy"] * 1e3,
            "torch_cpu_ms": med["cpu"] * 1e3, "ratio": med["numpy"] / med["cpu"],
            "repeats": len(times["numpy"]), "times_s": times, **case.notes}
+    if "textbook" in med:
+        row["textbook_ms"] = med["textbook"] * 1e3
+        row["textbook_over_kernel"] = med["textbook"] / med["numpy"]
     if "cuda" in med:
         row["torch_cuda_ms"] = med["cuda"] * 1e3
     if case.flops:
@@ -122,11 +130,13 @@ def _format_row(row):
 def format_table(rows):
     cuda = any("torch_cuda_ms" in r for r in rows)
     rate = any("numpy_gflops" in r for r in rows)
-    head = ["case", "shape", "NumPy ms", "PyTorch CPU ms", "ratio"] + (["PyTorch CUDA ms"] if cuda else [])
+    head = ["case", "shape", "NumPy ms", "PyTorch CPU ms", "ratio", "textbook ms", "textbook / NumPy"]
+    head += ["PyTorch CUDA ms"] if cuda else []
     head += ["NumPy GFLOP/s", "matmul GFLOP/s", "share"] if rate else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["case"], r["shape"], f"{r['numpy_ms']:.3f}", f"{r['torch_cpu_ms']:.3f}", f"{r['ratio']:.2f}"]
+        cells += [f"{r['textbook_ms']:.3f}", f"{r['textbook_over_kernel']:.2f}"] if "textbook_ms" in r else ["", ""]
         if cuda:
             cells.append(f"{r['torch_cuda_ms']:.3f}" if "torch_cuda_ms" in r else "")
         if rate:

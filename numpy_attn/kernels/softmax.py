@@ -13,6 +13,7 @@ Tricks, in words:
 import numpy as np
 
 from .._validate import as_float_array, check_scores
+from ..functional.softmax import softmax_backward as textbook_softmax_backward
 from .rows import as_rows, row_blocks
 
 
@@ -33,11 +34,11 @@ def softmax(x, axis=-1):
 def softmax_backward(grad_out, cache):
     """``functional.softmax_backward``: dx = a * (g - sum(a * g)); over the last axis block by block."""
     a, axis = cache
+    if not _is_last(axis, a.ndim):
+        return textbook_softmax_backward(grad_out, cache)  # over another axis: the whole-array passes
     grad_out = np.asarray(grad_out)
     if grad_out.shape != a.shape:
         raise ValueError(f"softmax grad_out: expected shape {a.shape} (the output's), got {grad_out.shape}")
-    if not _is_last(axis, a.ndim):
-        return a * (grad_out - (a * grad_out).sum(axis=axis, keepdims=True))
     a_rows, g_rows = as_rows(a), as_rows(grad_out)
     dx = np.empty(a_rows.shape, np.result_type(a, grad_out))
     for s in row_blocks(a_rows):
