@@ -181,23 +181,52 @@ def read_series(path):
 
 
 def predict_file(checkpoint, input_path, out, log=print):
-    """Score the series in ``input_path`` with a checkpoint written by ``train``; write predictions.csv
-    (index, probability, anomalous) and attention.npy (N, T) into ``out``."""
+    """Score the series in ``input_path`` with a checkpoint written by ``train`` (or ``detect``); write
+    predictions.csv (index, probability, anomalous) and attention.npy (N, T) into ``out``.
+
+    The model was trained on series of one length L (meta: ``window``, or ``config.length``). Series of
+    length L are scored whole. Longer ones are scored by windows of L sliding by the checkpoint's stride
+    (``windows.default_stride(L)`` when it has none): a series' probability is its most anomalous
+    window's, and its attention row is ``localize.step_scores`` over its windows, divided by its sum so
+    the row sums to 1 as an attention row does. Shorter ones are refused: a model trained at L has never
+    seen a shorter series, and padding would invent the missing steps.
+    """
+    from .localize import slide, step_scores  # here: localize and windows are predict's only, for long series
+    from .windows import default_stride
+
     state, meta = load_checkpoint(checkpoint)
     if meta.get("model") not in MODELS:
         raise ValueError(f"checkpoint {checkpoint}: not a numpy-attn anomaly model (meta {sorted(meta)})")
     X = read_series(input_path)
     if X.shape[-1] != meta["channels"]:
         raise ValueError(f"input: the model expects {meta['channels']} channel(s), got shape {X.shape}")
+    length = meta["window"] if "window" in meta else meta["config"]["length"]
+    N, T = X.shape[:2]
+    if T < length:
+        raise ValueError(f"input: series of {T} steps are shorter than the {length} steps the model in "
+                         f"{checkpoint} was trained on; give series of at least {length} steps")
     model = MODELS[meta["model"]](input_dim=meta["input_dim"], **meta["model_kwargs"])
     model.load_state_dict(state)
-    features = StandardScaler.from_dict(meta["scaler"]).transform(series_features(X, meta["features"]))
-    prob, alpha = predict(model, features)
+    if "series_scaler" in meta:  # a detect checkpoint: its model works in standard units of the normal series
+        X = StandardScaler.from_dict(meta["series_scaler"]).transform(X)
+    scaler = StandardScaler.from_dict(meta["scaler"])
+    to_input = lambda W: scaler.transform(series_features(W, meta["features"]))  # noqa: E731
+    if T == length:
+        prob, alpha = predict(model, to_input(X))
+        how = ""
+    else:
+        stride = meta.get("stride", default_stride(length))
+        prob, alpha = np.empty(N), np.empty((N, T))
+        for n in range(N):
+            starts, p, a = slide(model, X[n], length, stride, to_input)
+            score = step_scores(p, a, starts, T, meta.get("pool", 1))
+            prob[n], alpha[n] = p.max(), score / score.sum() if score.sum() > 0 else 1.0 / T
+        how = f" by windows of {length} steps (the training length) sliding by {stride}"
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = "\n".join(f"{i},{p:.6f},{int(p > 0.5)}" for i, p in enumerate(prob))
     (out / "predictions.csv").write_text("index,probability,anomalous\n" + rows + "\n")
     np.save(out / "attention.npy", alpha)
-    log(f"{len(prob)} series scored: {int((prob > 0.5).sum())} flagged anomalous; "
+    log(f"{len(prob)} series of {T} steps scored{how}: {int((prob > 0.5).sum())} flagged anomalous; "
         f"wrote {out / 'predictions.csv'} and {out / 'attention.npy'}")
     return prob, alpha

@@ -158,3 +158,62 @@ def plot_loss(history, path, title=None):
     if title is not None:
         ax.set_title(title)
     return _save(fig, path)
+
+
+def _shade_context(ax, spans, normal_prefix, detections):
+    """On one panel of ``plot_detection``: the labelled anomalies shaded red, the normal prefix grey, the
+    detections as numbered dashed lines (1 = the location)."""
+    for i, (first, last) in enumerate(spans):
+        ax.axvspan(first, last + 1, color="tab:red", alpha=0.25, label="labelled anomaly" if i == 0 else None)
+    if normal_prefix:
+        ax.axvspan(0, normal_prefix, color="grey", alpha=0.12, label="normal series (not searched)")
+    for rank, t in enumerate(detections, start=1):
+        ax.axvline(t, color="black" if rank == 1 else "dimgrey", linestyle="--", linewidth=1.0,
+                   label="detections (1 = location)" if rank == 1 else None)
+        ax.annotate(str(rank), (t, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom")
+
+
+def plot_detection(series, scores, path, detections, spans=(), normal_prefix=0, zoom=200, title=None):
+    """A long series with its anomaly score: three panels sharing the time axis' meaning.
+
+    series: (T,) or (T, C), one colour per channel with a legend; scores: (T,) one per step; detections:
+    the top steps, the location first; spans: labelled anomalies as (first, last) pairs, both inside,
+    shaded; normal_prefix: steps at the start that were not searched (the normal series), shaded grey.
+    Top: the series; middle: its score; bottom: both zoomed to [location - zoom, location + zoom].
+    """
+    series = as_float_array(np.asarray(series, dtype=np.float64), "plot_detection series", ndim=(1, 2))
+    series = series[:, None] if series.ndim == 1 else series
+    scores = as_float_array(np.asarray(scores, dtype=np.float64), "plot_detection scores", ndim=1)
+    if len(scores) != len(series) or len(detections) == 0:
+        raise ValueError(f"plot_detection: expected one score per step ({len(series)}) and at least one "
+                         f"detection, got {len(scores)} scores and {len(detections)} detections")
+    steps = np.arange(len(series))
+    fig = Figure(figsize=(14, 9), layout="constrained")
+    ax_series, ax_score, ax_zoom = fig.subplots(3, 1)
+    colours = [f"C{c % 10}" for c in range(series.shape[1])]
+    for c, colour in enumerate(colours):
+        ax_series.plot(steps, series[:, c], color=colour, linewidth=0.7, label=f"channel {c}")
+    _shade_context(ax_series, spans, normal_prefix, detections)
+    ax_series.set_ylabel("value")
+    fig.legend(*ax_series.get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize="small")
+    ax_score.plot(steps, scores, color="tab:purple", linewidth=0.8)
+    _shade_context(ax_score, spans, normal_prefix, detections)
+    ax_score.set_ylabel("anomaly score")
+
+    location = int(detections[0])
+    lo, hi = max(location - zoom, 0), min(location + zoom + 1, len(series))
+    for c, colour in enumerate(colours):
+        ax_zoom.plot(steps[lo:hi], series[lo:hi, c], color=colour, linewidth=1.0)
+    _shade_context(ax_zoom, [s for s in spans if s[1] >= lo and s[0] < hi], 0, [location])
+    ax_zoom.set_xlim(lo, hi - 1)
+    ax_zoom.set_ylabel("value")
+    ax_zoom.set_xlabel(f"time step (zoom around the location, step {location})")
+    twin = ax_zoom.twinx()
+    twin.plot(steps[lo:hi], scores[lo:hi], color="tab:purple", linewidth=1.0, linestyle=":")
+    twin.set_ylabel("score", color="tab:purple")
+    for ax in (ax_series, ax_score):
+        ax.set_xlim(0, len(series) - 1)
+    ax_score.set_xlabel("time step")
+    if title is not None:
+        fig.suptitle(title)
+    return _save(fig, path)
