@@ -1,5 +1,6 @@
-"""The anomaly classifiers against their torch_ref twins (float64): outputs, attention, every gradient;
-the seed's state_dict loads as it is; and NumPy and PyTorch training follow the same losses step by step."""
+"""The classifiers against their torch_ref twins (float64): outputs, attention, every gradient, with the binary
+and the K-class head, fixed and variable lengths; the seed's state_dict loads as it is; and NumPy and PyTorch
+training follow the same losses step by step."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from helpers import FD_TOL, assert_close
 from numpy_attn import optim
 from numpy_attn.gradcheck import check_module
 from numpy_attn.models import MODELS, BiLSTMAttentionClassifier
-from numpy_attn.nn import BCELoss, TransformerEncoderLayer
+from numpy_attn.nn import BCELoss, CrossEntropyLoss, TransformerEncoderLayer
 from numpy_attn.tasks.training import iterate_minibatches
 from torch_ref import models as torch_models
 from torch_ref.convert import numpy_to_torch, torch_grads
@@ -21,32 +22,61 @@ SMALL = {
 }
 
 
-def _pair(name, input_dim=2, seed=0):
-    ours = MODELS[name](input_dim=input_dim, dtype=np.float64, rng=seed, **SMALL[name])
-    theirs = torch_models.MODELS[name](input_dim=input_dim, **SMALL[name]).double()
+def _pair(name, input_dim=2, seed=0, num_classes=None):
+    ours = MODELS[name](input_dim=input_dim, num_classes=num_classes, dtype=np.float64, rng=seed, **SMALL[name])
+    theirs = torch_models.MODELS[name](input_dim=input_dim, num_classes=num_classes, **SMALL[name]).double()
     numpy_to_torch(ours, theirs)
     return ours, theirs
 
 
-@pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("batch, length", [(3, 7), (1, 1)])
-def test_model_matches_torch_ref(name, batch, length):
-    ours, theirs = _pair(name)
+def _check_against_torch(name, x, lengths=None, num_classes=None):
+    """Forward and backward (random upstream gradients for out and alpha) on both sides: out, alpha, grad_x
+    and every parameter gradient agree."""
+    ours, theirs = _pair(name, num_classes=num_classes)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((batch, length, 2))
-    g_prob, g_alpha = rng.standard_normal(batch), rng.standard_normal((batch, length))
-    prob, alpha = ours(x)
-    grad_x = ours.backward(g_prob, g_alpha)
+    batch, length = x.shape[:2]
+    g_out = rng.standard_normal((batch,) if num_classes is None else (batch, num_classes))
+    g_alpha = rng.standard_normal((batch, length))
+    out, alpha = ours(x, lengths)
+    grad_x = ours.backward(g_out, g_alpha)
     tx = torch.tensor(x, requires_grad=True)
-    tprob, talpha = theirs(tx)
-    ((tprob * torch.tensor(g_prob)).sum() + (talpha * torch.tensor(g_alpha)).sum()).backward()
-    assert_close(prob, tprob, name="prob")
+    tout, talpha = theirs(tx, None if lengths is None else torch.as_tensor(lengths))
+    ((tout * torch.tensor(g_out)).sum() + (talpha * torch.tensor(g_alpha)).sum()).backward()
+    assert_close(out, tout, name="out")
     assert_close(alpha, talpha, name="alpha", scale=1.0)
     assert_close(grad_x, tx.grad, name="grad_x")
     expected = torch_grads(theirs)
     for key, p in ours.named_parameters():
         assert_close(p.grad, expected[key], name=f"grad {key}", scale=_cancelling_scale(key, expected))
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("batch, length", [(3, 7), (1, 1)])
+def test_model_matches_torch_ref(name, batch, length):
+    _check_against_torch(name, np.random.default_rng(1).standard_normal((batch, length, 2)))
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("num_classes, lengths", [(None, [7, 2, 1, 5]), (2, None), (4, [3, 7, 7, 1]),
+                                                  (3, [1, 1, 1, 1])])
+def test_model_with_classes_and_lengths_matches_torch_ref(name, num_classes, lengths):
+    """The K-class head (logits) and series of their own lengths (packed LSTM, key padding masks, pooling
+    over each series' steps) against the same model built from PyTorch's layers."""
+    x = np.random.default_rng(2).standard_normal((4, 7, 2))
+    _check_against_torch(name, x, None if lengths is None else np.array(lengths), num_classes)
+
+
+def test_heads_and_their_keys():
+    """The binary head is seed 001's Sequential(Linear(D, 1), Sigmoid()); K classes: Sequential(Linear(D, K))."""
+    binary, three = BiLSTMAttentionClassifier(hidden_dim=4), BiLSTMAttentionClassifier(hidden_dim=4, num_classes=3)
+    assert binary.num_classes is None and three.num_classes == 3
+    assert [k for k in binary.state_dict() if k.startswith("classifier")] == \
+           [k for k in three.state_dict() if k.startswith("classifier")] == ["classifier.0.weight", "classifier.0.bias"]
+    assert three.state_dict()["classifier.0.weight"].shape == (3, 8) and len(three.classifier) == 1
+    x = np.random.default_rng(0).standard_normal((5, 6, 1)).astype(np.float32)
+    prob, logits = binary(x)[0], three(x)[0]
+    assert prob.shape == (5,) and 0 < prob.min() and prob.max() < 1 and logits.shape == (5, 3)
 
 
 def _cancelling_scale(key, grads):
@@ -76,22 +106,31 @@ def test_seed_checkpoint_loads_as_it_is():
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_training_matches_torch_step_for_step(name):
-    """Same initial weights, same batches, float64, Adam: the loss after every step agrees to ~1e-9."""
-    ours, theirs = _pair(name, input_dim=1, seed=5)
+@pytest.mark.parametrize("num_classes", [None, 3])
+def test_training_matches_torch_step_for_step(name, num_classes):
+    """Same initial weights, same batches, float64, Adam: the loss after every step agrees to ~1e-9. Binary on
+    series of one length, as the anomaly task trains; and 3 classes (cross-entropy on logits) on series of
+    4 to 12 steps, each batch cut to its longest series, as ``fit`` does."""
+    ours, theirs = _pair(name, input_dim=1, seed=5, num_classes=num_classes)
     rng = np.random.default_rng(6)
     X = rng.standard_normal((40, 12, 1))
-    y = (rng.random(40) < 0.5).astype(np.float64)
+    if num_classes is None:
+        y, lengths = (rng.random(40) < 0.5).astype(np.float64), np.full(40, 12)
+        loss_fn, tloss_fn = BCELoss(), torch.nn.BCELoss()
+    else:
+        y, lengths = rng.integers(0, num_classes, 40), rng.integers(4, 13, 40)
+        loss_fn, tloss_fn = CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
     opt, topt = optim.Adam(ours.parameters(), lr=1e-2), torch.optim.Adam(theirs.parameters(), lr=1e-2, foreach=False)
-    loss_fn, tloss_fn = BCELoss(), torch.nn.BCELoss()
     batches = [idx for _ in range(13) for idx in iterate_minibatches(40, 8, shuffle=True, rng=rng)][:60]
     for step, idx in enumerate(batches):
+        x, batch_lengths = X[idx, :lengths[idx].max()], (lengths[idx] if num_classes else None)
         opt.zero_grad()
-        loss = loss_fn(ours(X[idx])[0], y[idx])
+        loss = loss_fn(ours(x, batch_lengths)[0], y[idx])
         ours.backward(loss_fn.backward())
         opt.step()
         topt.zero_grad()
-        tloss = tloss_fn(theirs(torch.tensor(X[idx]))[0], torch.tensor(y[idx]))
+        tloss = tloss_fn(theirs(torch.tensor(x), None if batch_lengths is None else torch.as_tensor(batch_lengths))[0],
+                         torch.tensor(y[idx]))
         tloss.backward()
         topt.step()
         # a trajectory amplifies rounding differences a little each step; 1e-9 after 60 steps

@@ -1,4 +1,6 @@
-"""The training loop, on a tiny classifier built here from numpy_attn.nn pieces."""
+"""The training loop, on a tiny classifier built here from numpy_attn.nn pieces: binary and K-class heads,
+series of their own lengths, training without validation, early stopping by loss or accuracy; the
+stratified split for small training sets."""
 
 import numpy as np
 import pytest
@@ -6,35 +8,43 @@ import pytest
 from helpers import blas_thread_counts
 from numpy_attn import nn
 from numpy_attn.kernels.blas import limit_blas_threads
+from numpy_attn.models import BiLSTMAttentionClassifier
 from numpy_attn.optim import Adam
 from numpy_attn.tasks.checkpoint import load_checkpoint, save_checkpoint
-from numpy_attn.tasks.training import History, chance_loss, fit, iterate_minibatches, predict
+from numpy_attn.tasks.preprocessing import stratified_split
+from numpy_attn.tasks.training import History, chance_loss, evaluate_loss, fit, iterate_minibatches, predict
 
 
 class MeanPoolClassifier(nn.Module):
-    """prob = sigmoid(W2 tanh(W1 mean_t(x) + b1) + b2); x: (B, T, C) -> (prob (B,), None).
+    """prob = sigmoid(W2 tanh(W1 m + b1) + b2), m = mean of x over each series' own steps; with num_classes=K
+    the last layer gives K logits and there is no sigmoid. x: (B, T, C), lengths (B,) or None -> (out, None).
 
     Follows the classifier interface fit expects: no attention, so alpha is None.
     """
 
-    def __init__(self, channels=2, hidden=8, dtype=np.float64, rng=0):
+    def __init__(self, channels=2, hidden=8, num_classes=None, dtype=np.float64, rng=0):
         super().__init__()
         rng = np.random.default_rng(rng)
+        self.num_classes = num_classes
         self.net = nn.Sequential(
             nn.Linear(channels, hidden, dtype=dtype, rng=rng),
             nn.Tanh(),
-            nn.Linear(hidden, 1, dtype=dtype, rng=rng),
-            nn.Sigmoid(),
+            nn.Linear(hidden, 1 if num_classes is None else num_classes, dtype=dtype, rng=rng),
+            *([nn.Sigmoid()] if num_classes is None else []),
         )
 
-    def forward(self, x):
-        self._cache = x.shape
-        return self.net(x.mean(axis=1))[:, 0], None
+    def forward(self, x, lengths=None):
+        B, T, _ = x.shape
+        lengths = np.full(B, T) if lengths is None else lengths
+        weights = ((np.arange(T) < lengths[:, None]) / lengths[:, None]).astype(x.dtype)  # (B, T): 1/L on its steps
+        self._cache = weights
+        out = self.net(np.einsum("bt,btc->bc", weights, x))
+        return (out[:, 0] if self.num_classes is None else out), None
 
-    def backward(self, grad_prob):
-        B, T, C = self._saved()
-        grad_pooled = self.net.backward(grad_prob[:, None])  # (B, C)
-        return np.broadcast_to(grad_pooled[:, None, :] / T, (B, T, C))  # d/dx of mean over t
+    def backward(self, grad_out):
+        weights = self._saved()
+        grad_pooled = self.net.backward(grad_out[:, None] if self.num_classes is None else grad_out)  # (B, C)
+        return weights[:, :, None] * grad_pooled[:, None, :]  # d/dx of the mean over each series' steps
 
 
 def _toy(n, seed, flip=False):
@@ -107,8 +117,8 @@ class Poisoned(MeanPoolClassifier):
         super().__init__()
         self.at, self.what, self.calls = at, what, 0
 
-    def forward(self, x):
-        prob, alpha = super().forward(x)
+    def forward(self, x, lengths=None):
+        prob, alpha = super().forward(x, lengths)
         if self.training:
             self.calls += 1
             if self.calls == self.at and self.what == "output":
@@ -294,9 +304,9 @@ class ThreadCounting(MeanPoolClassifier):
         super().__init__()
         self.seen = []
 
-    def forward(self, x):
+    def forward(self, x, lengths=None):
         self.seen.append(blas_thread_counts())
-        return super().forward(x)
+        return super().forward(x, lengths)
 
 
 def test_fit_and_predict_run_with_the_blas_threads_asked_for():
@@ -310,3 +320,203 @@ def test_fit_and_predict_run_with_the_blas_threads_asked_for():
     model, _ = _fit(ThreadCounting(), epochs=1, blas_threads=None)
     assert model.seen and all(counts == before for counts in model.seen)
     assert blas_thread_counts() == before  # restored afterwards
+
+
+# --- K classes, series of their own lengths ---------------------------------------------------------------------
+
+def _levels(n, seed, classes=3, steps=8):
+    """K-class toy: the class is the level channel 0 sits at (-1, 0, +1, ...), series of 2 to 8 steps padded
+    with large noise (which a model must not read). Returns (X (n, 8, 2), y int, lengths)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    lengths = rng.integers(2, steps + 1, n)
+    X = rng.normal(0.0, 0.3, (n, steps, 2))
+    X[:, :, 0] += (y - (classes - 1) / 2)[:, None]
+    padded = np.arange(steps) >= lengths[:, None]
+    X[padded] = rng.normal(0.0, 50.0, (int(padded.sum()), 2))
+    return X, y, lengths
+
+
+def test_k_classes_train_with_cross_entropy_and_predict_gives_softmax():
+    X, y, lengths = _levels(120, 1)
+    Xv, yv, lv = _levels(60, 2)
+    model = MeanPoolClassifier(num_classes=3)
+    start = MeanPoolClassifier(num_classes=3)  # the same weights (rng 0), to score the first batch by hand
+    first = []
+    history = fit(model, Adam(model.parameters(), lr=0.05), X, y, Xv, yv, epochs=10, batch_size=16, rng=0,
+                  lengths_train=lengths, lengths_val=lv, on_batch=lambda e, b, n, loss: first.append(loss))
+    idx = next(iterate_minibatches(120, 16, shuffle=True, rng=0))
+    logits, _ = start(X[idx, :lengths[idx].max()], lengths[idx])
+    assert first[0] == pytest.approx(nn.CrossEntropyLoss()(logits, y[idx]), rel=1e-12)  # CE on the logits
+    assert history.val_loss[-1] < 0.3 * history.val_loss[0] and history.beat_chance
+    assert history.chance_loss == pytest.approx(chance_loss(y, yv, 3))
+    assert history.val_accuracy[history.best_epoch - 1] > 0.95
+    prob, alpha = predict(model, Xv, lv)
+    assert alpha is None and prob.shape == (60, 3)
+    np.testing.assert_allclose(prob.sum(axis=1), 1.0, rtol=1e-12)
+    assert (prob.argmax(axis=1) == yv).mean() > 0.95
+    assert evaluate_loss(model, Xv, yv, lv) == pytest.approx(history.best_val_loss, rel=1e-12)
+
+
+class Recording(MeanPoolClassifier):
+    """Records (T of the batch, its lengths) at every forward call."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.calls = []
+
+    def forward(self, x, lengths=None):
+        self.calls.append((x.shape[1], lengths))
+        return super().forward(x, lengths)
+
+
+def test_batches_are_cut_to_their_longest_series():
+    X, y, lengths = _levels(40, 3)
+    model = Recording(num_classes=3)
+    fit(model, Adam(model.parameters()), X, y, epochs=1, batch_size=8, lengths_train=lengths, rng=0)
+    assert len(model.calls) == 5
+    assert all(steps == batch_lengths.max() for steps, batch_lengths in model.calls)
+    assert sorted(np.concatenate([b for _, b in model.calls])) == sorted(lengths)  # each series once, its length
+
+
+def test_predict_with_lengths_gives_attention_only_on_each_series_steps():
+    X, y, lengths = _levels(11, 4)
+    model = BiLSTMAttentionClassifier(input_dim=2, hidden_dim=3, num_classes=3, dtype=np.float64, rng=0)
+    prob, alpha = predict(model, X, lengths, batch_size=4)  # batches cut to 3 different lengths
+    assert prob.shape == (11, 3) and alpha.shape == (11, 8)
+    padded = np.arange(8) >= lengths[:, None]
+    assert np.all(alpha[padded] == 0) and np.all(alpha[~padded] > 0)
+    np.testing.assert_allclose(alpha.sum(axis=1), 1.0, rtol=1e-12)
+    whole, whole_alpha = predict(model, X, lengths, batch_size=11)
+    np.testing.assert_allclose(prob, whole, rtol=1e-12)
+    np.testing.assert_allclose(alpha, whole_alpha, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.array([0, 1, 3, 2]),
+     r"y_train: expected class indices 0\.\.2 \(the model has 3 classes.*got values \[0, 1, 2, 3\]"),
+    (np.array([0, -1, 1, 2]), r"y_train: expected class indices 0\.\.2"),
+    (np.array([0.0, 1.5, 1.0, 2.0]), r"y_train: expected class indices 0\.\.2"),
+    (np.array(["a", "b", "a", "c"]), r"y_train: expected class indices 0\.\.2"),
+])
+def test_k_class_labels_are_checked(labels, message):
+    model = MeanPoolClassifier(num_classes=3)
+    with pytest.raises(ValueError, match=message):
+        fit(model, Adam(model.parameters()), np.zeros((4, 3, 2)), labels)
+
+
+def test_whole_float_labels_are_class_indices_and_a_binary_head_says_how_to_get_more():
+    model = MeanPoolClassifier(num_classes=3)
+    fit(model, Adam(model.parameters()), np.zeros((4, 3, 2)), np.array([0.0, 1.0, 2.0, 1.0]), epochs=1)
+    binary = MeanPoolClassifier()
+    with pytest.raises(ValueError, match="y_train: expected labels 0 or 1 .*num_classes=K"):
+        fit(binary, Adam(binary.parameters()), np.zeros((4, 3, 2)), np.array([0, 1, 2, 1]))
+
+
+def test_chance_loss_for_k_classes_is_the_cross_entropy_of_the_training_frequencies():
+    # training frequencies 1/2, 1/4, 1/4: the constant logits log p give them as softmax
+    y_train, y_val = [0, 0, 1, 2], [0, 1, 2, 2]
+    expected = nn.CrossEntropyLoss()(np.tile(np.log([0.5, 0.25, 0.25]), (4, 1)), np.array(y_val))
+    assert chance_loss(y_train, y_val, 3) == pytest.approx(expected)
+    assert chance_loss([0, 1, 2, 3], [3, 2, 1, 0], 4) == pytest.approx(np.log(4))
+    assert chance_loss([0, 0], [1, 0], 2) == pytest.approx(50.0)  # a class absent from training: log 0 -> -100
+
+
+# --- training without validation, early stopping on a small validation split ----------------------------------
+
+def test_without_validation_every_epoch_runs_and_the_last_is_kept(tmp_path):
+    model, snapshots, seen = MeanPoolClassifier(), [], []
+    X, y = _toy(64, 1)
+    path = tmp_path / "last.npz"
+
+    def on_epoch(epoch, train_loss, val_loss):
+        snapshots.append(model.state_dict())
+        seen.append(val_loss)
+
+    history = fit(model, Adam(model.parameters(), lr=0.05), X, y, epochs=5, batch_size=16, patience=1, rng=0,
+                  checkpoint=path, on_epoch=on_epoch)
+    assert history.epochs_run == history.best_epoch == 5 and not history.stopped_early  # patience does not apply
+    assert history.val_loss == [] and all(np.isnan(v) for v in seen) and np.isnan(history.best_val_loss)
+    assert _states_equal(model.state_dict(), snapshots[-1])
+    assert history.chance_loss == pytest.approx(chance_loss(y, y))  # the training labels' own
+    assert history.beat_chance == (history.train_loss[-1] < history.chance_loss) is True
+    state, meta = load_checkpoint(path)
+    assert _states_equal(state, snapshots[-1]) and meta == {"best_epoch": 5}
+
+
+def test_half_a_validation_split_is_refused():
+    model = MeanPoolClassifier()
+    X, y = _toy(8, 0)
+    with pytest.raises(ValueError, match="X_val, y_val: give both"):
+        fit(model, Adam(model.parameters()), X, y, X)
+    with pytest.raises(ValueError, match="lengths_val: given without X_val and y_val"):
+        fit(model, Adam(model.parameters()), X, y, lengths_val=np.full(8, 6))
+    with pytest.raises(ValueError, match=r"lengths_train: expected lengths in \[1, 6\]"):
+        fit(model, Adam(model.parameters()), X, y, lengths_train=np.full(8, 7))
+
+
+class Scripted(MeanPoolClassifier):
+    """Trains as MeanPoolClassifier; in eval mode (validation) gives the probabilities of ``script``, one row
+    per epoch, whatever the input."""
+
+    def __init__(self, script):
+        super().__init__()
+        self.script, self.evals = script, 0
+
+    def forward(self, x, lengths=None):
+        if self.training:
+            return super().forward(x, lengths)
+        self.evals += 1
+        return self.script[self.evals - 1].copy(), None
+
+
+def test_monitor_accuracy_keeps_the_epoch_that_gets_most_of_ten_series_right():
+    """Ten validation series. Epoch 1 says 0.55 for everything (5 right, loss 0.698); from epoch 2 the model
+    gets 9 right but is sure of its one mistake (loss 0.79, 0.72 at epoch 4). By loss, epoch 1 is best and
+    training stops after patience; by accuracy, the epochs with 9 right are, epoch 4 (the lowest loss) first."""
+    y_val = np.repeat([1.0, 0.0], 5)
+    confident = np.where(y_val == 1, 0.9, 0.1)
+    script = [np.full(10, 0.55)]
+    for wrong in (1e-3, 1e-3, 2e-3, 1e-3, 1e-3, 1e-3):  # series 0 (label 1) given P(class 1) = wrong
+        script.append(np.concatenate([[wrong], confident[1:]]))
+    X, y = _toy(32, 1)
+    X_val = X[:10]
+    runs = {}
+    for monitor in ("loss", "accuracy"):
+        model, snapshots = Scripted(script), []
+        history = fit(model, Adam(model.parameters(), lr=0.05), X, y, X_val, y_val, epochs=7, batch_size=16,
+                      patience=3, rng=0, monitor=monitor, on_epoch=lambda *_: snapshots.append(model.state_dict()))
+        assert _states_equal(model.state_dict(), snapshots[history.best_epoch - 1])
+        runs[monitor] = history
+    by_loss, by_accuracy = runs["loss"], runs["accuracy"]
+    assert by_loss.val_accuracy == [0.5, 0.9, 0.9, 0.9] and by_loss.val_loss[1] > by_loss.val_loss[0]
+    assert by_loss.best_epoch == 1 and by_loss.stopped_early and by_loss.epochs_run == 4
+    assert by_accuracy.best_epoch == 4 and by_accuracy.epochs_run == 7 and not by_accuracy.stopped_early
+    assert by_accuracy.monitor == "accuracy" and by_accuracy.to_dict()["val_accuracy"][3] == 0.9
+
+
+def test_monitor_must_be_loss_or_accuracy():
+    model = MeanPoolClassifier()
+    X, y = _toy(8, 0)
+    with pytest.raises(ValueError, match="monitor: expected 'loss' or 'accuracy', got 'auc'"):
+        fit(model, Adam(model.parameters()), X, y, X, y, monitor="auc")
+
+
+# --- the stratified split ---------------------------------------------------------------------------------------
+
+def test_stratified_split_keeps_every_class_in_training():
+    y = np.array([0] * 10 + [1] * 4 + [2] * 2 + [3])
+    train, val = stratified_split(y, 0.5, rng=0)
+    assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(len(y)))  # disjoint and covering
+    assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
+    assert [int((y[val] == k).sum()) for k in range(4)] == [5, 2, 1, 0]  # a class of one stays in training
+    assert set(y[train]) == {0, 1, 2, 3}
+    again, other = stratified_split(y, 0.5, rng=0), stratified_split(y, 0.5, rng=1)
+    assert np.array_equal(again[1], val) and not np.array_equal(other[1], val)
+    assert stratified_split(y, 0.0, rng=0)[1].size == 0
+
+
+@pytest.mark.parametrize("fraction", [1.0, -0.1, 1.5, "0.2"])
+def test_stratified_split_refuses_a_bad_fraction(fraction):
+    with pytest.raises(ValueError, match=r"fraction: expected a number in \[0, 1\)"):
+        stratified_split(np.array([0, 1, 1]), fraction)

@@ -1,5 +1,5 @@
 """The anomaly task's PyTorch backend: the numpy_attn model's twin from ``torch_ref.models``, started
-from the same weights, trained by ``torch_ref.train.fit`` on CPU or CUDA, its best weights copied back."""
+from the same weights, trained by ``torch_ref.train.fit`` on CPU or CUDA, its kept weights copied back."""
 
 import numpy as np
 import torch
@@ -9,19 +9,23 @@ from .models import MODELS
 from .train import fit
 
 
-def train_like(np_model, config, X_train, y_train, X_val, y_val, on_batch=None, on_epoch=None):
-    """Train the PyTorch twin of ``np_model``; afterwards ``np_model`` holds the trained weights."""
+def train_like(np_model, config, X_train, y_train, X_val=None, y_val=None, on_batch=None, on_epoch=None,
+               lengths_train=None, lengths_val=None):
+    """Train the PyTorch twin of ``np_model``; afterwards ``np_model`` holds the trained weights.
+    Without X_val, y_val the twin trains ``config.epochs`` epochs; lengths as in ``torch_ref.train.fit``."""
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda': PyTorch sees no CUDA device on this machine")
     twin = MODELS[config.model](input_dim=X_train.shape[-1], **np_model_kwargs(np_model))
     numpy_to_torch(np_model, twin)
     history = fit(twin, X_train, y_train, X_val, y_val, epochs=config.epochs, batch_size=config.batch_size,
                   lr=config.lr, patience=config.patience, rng=np.random.default_rng(config.seed),
-                  device=config.device, on_batch=on_batch, on_epoch=on_epoch)
+                  device=config.device, on_batch=on_batch, on_epoch=on_epoch, lengths_train=lengths_train,
+                  lengths_val=lengths_val)
     torch_to_numpy(twin.cpu(), np_model)
     return history
 
 
 def np_model_kwargs(np_model):
-    """The constructor arguments the twins share (the BiLSTM models' hidden size)."""
-    return {"hidden_dim": np_model.hidden_dim} if hasattr(np_model, "hidden_dim") else {}
+    """The constructor arguments the twins share: the BiLSTM models' hidden size, the number of classes."""
+    kwargs = {"hidden_dim": np_model.hidden_dim} if hasattr(np_model, "hidden_dim") else {}
+    return {**kwargs, "num_classes": getattr(np_model, "num_classes", None)}

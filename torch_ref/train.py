@@ -1,6 +1,7 @@
-"""The anomaly task's training loop in PyTorch, on CPU or CUDA: the seed's loop (Adam, BCELoss, early
-stopping on validation loss) fed the same mini-batches as ``numpy_attn.tasks.training.fit`` for the same seed,
-refusing the same settings and stopping on a NaN or inf with the same messages."""
+"""The training loop in PyTorch, on CPU or CUDA: the seed's loop (Adam, BCELoss, early stopping on validation
+loss) with ``numpy_attn.tasks.training.fit``'s choices: cross-entropy for a K-class head, series of their own
+lengths, training without validation, the same mini-batches for the same seed, the same settings refused and
+the same stops on a NaN or inf, with the same messages."""
 
 import copy
 import math
@@ -10,20 +11,34 @@ import numpy as np
 import torch
 
 from numpy_attn.optim.optimizer import check_hyperparameter
-from numpy_attn.tasks.training import History, chance_loss, check_fit_options, iterate_minibatches, training_stopped
+from numpy_attn.tasks.training import (History, chance_loss, check_fit_options, check_split, check_validation,
+                                       iterate_minibatches, training_stopped)
 
 
-def _loss_over(model, X, y, batch_size=256):
-    """Mean BCE over (X, y); NaN when an output holds NaN or inf (``BCELoss`` would refuse it)."""
-    criterion = torch.nn.BCELoss(reduction="sum")
-    total = 0.0
+def _inputs(X, lengths, idx):
+    """The model's inputs for the series ``idx`` (a tensor on X's device), as ``training._inputs``: (X[idx],),
+    or with lengths (N,) (a CPU tensor) X[idx] cut to the batch's longest series and lengths[idx]."""
+    if lengths is None:
+        return (X[idx],)
+    batch_lengths = lengths[idx.cpu()]
+    return X[idx, :int(batch_lengths.max())], batch_lengths
+
+
+def _evaluate(model, X, y, lengths, batch_size=256):
+    """(mean loss, accuracy) over (X, y), as ``training._evaluate`` (the loss summed batch by batch, then
+    divided by N); NaN when an output holds NaN or inf."""
+    criterion = (torch.nn.BCELoss if y.is_floating_point() else torch.nn.CrossEntropyLoss)(reduction="sum")
+    total = right = 0.0
     with torch.no_grad():
-        for i in iterate_minibatches(len(X), batch_size):
-            prob = model(X[i])[0]
-            if not torch.isfinite(prob).all():
-                return float("nan")
-            total += criterion(prob, y[i]).item()
-    return total / len(X)
+        for idx in iterate_minibatches(len(X), batch_size):
+            idx = torch.as_tensor(idx, device=X.device)
+            out = model(*_inputs(X, lengths, idx))[0]
+            if not torch.isfinite(out).all():
+                return float("nan"), float("nan")
+            total += criterion(out, y[idx]).item()
+            guess = (out > 0.5).to(y.dtype) if out.dim() == 1 else out.argmax(dim=1)
+            right += (guess == y[idx]).sum().item()
+    return total / len(X), right / len(X)
 
 
 def _check_finite(named, where):
@@ -39,7 +54,7 @@ def _check_finite(named, where):
                 raise FloatingPointError(f"{where}: {name} is NaN or inf")
 
 
-def _train_epoch(model, optimizer, criterion, Xt, yt, batch_size, rng, epoch, on_batch):
+def _train_epoch(model, optimizer, criterion, Xt, yt, lengths, batch_size, rng, epoch, on_batch):
     """One pass in shuffled mini-batches; the output, each gradient and each updated weight checked at every
     step, as in ``numpy_attn.tasks.training``. Returns the mean loss."""
     model.train()
@@ -49,9 +64,9 @@ def _train_epoch(model, optimizer, criterion, Xt, yt, batch_size, rng, epoch, on
         where = f"epoch {epoch}, batch {b}/{len(batches)}"
         idx = torch.as_tensor(idx, device=Xt.device)
         optimizer.zero_grad()
-        prob = model(Xt[idx])[0]
-        _check_finite([("the model's output", prob)], where)
-        loss = criterion(prob, yt[idx])
+        out = model(*_inputs(Xt, lengths, idx))[0]
+        _check_finite([("the model's output", out)], where)
+        loss = criterion(out, yt[idx])
         loss.backward()
         updated = [(name, p) for name, p in model.named_parameters() if p.grad is not None]
         _check_finite([(f"the gradient of {name}", p.grad) for name, p in updated], where)
@@ -69,61 +84,75 @@ def _train_epoch(model, optimizer, criterion, Xt, yt, batch_size, rng, epoch, on
     return total / len(Xt)
 
 
-def fit(model, X_train, y_train, X_val, y_val, epochs=15, batch_size=32, lr=1e-3, patience=5, rng=None,
-        device="cpu", on_batch=None, on_epoch=None):
-    """Train ``model`` in place and return a ``numpy_attn.tasks.training.History``; the best weights are restored.
+def _tensors(split, num_classes, dtype, device):
+    """A checked (X, y, lengths) as tensors: X in the model's dtype on ``device``, y there as X (labels 0/1,
+    binary head) or int64 (class indices), lengths on the CPU (``pack_padded_sequence`` wants them there)."""
+    X, y, lengths = split
+    y_dtype = dtype if num_classes is None else torch.int64
+    return (torch.as_tensor(X, dtype=dtype, device=device), torch.as_tensor(y, dtype=y_dtype, device=device),
+            None if lengths is None else torch.as_tensor(lengths))
 
-    X_*: (N, T, C) NumPy arrays; the model's dtype decides the tensors' dtype. Settings are checked, and a
-    NaN or inf stops training, as in ``numpy_attn.tasks.training.fit``.
+
+def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=32, lr=1e-3, patience=5, rng=None,
+        device="cpu", on_batch=None, on_epoch=None, lengths_train=None, lengths_val=None, monitor="loss"):
+    """Train ``model`` in place and return a ``numpy_attn.tasks.training.History``; the kept weights are restored.
+
+    X_*: (N, T, C) NumPy arrays; the model's dtype decides the tensors' dtype. The loss follows the model's
+    head (``model.num_classes``: None for BCE on P(class 1), K for cross-entropy on logits); lengths, the
+    optional validation split, monitor and patience are ``numpy_attn.tasks.training.fit``'s. Settings and
+    arrays are checked, and a NaN or inf stops training, as there.
     """
-    check_fit_options(epochs, batch_size, patience)
+    num_classes = getattr(model, "num_classes", None)
+    train = check_split(X_train, y_train, lengths_train, num_classes, "train")
+    val = check_validation(X_val, y_val, lengths_val, num_classes)
+    check_fit_options(epochs, batch_size, patience, monitor)
     check_hyperparameter(lr, "lr")
     dtype = next(model.parameters()).dtype
-    as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
-    Xt, yt, Xv, yv = as_t(X_train), as_t(y_train), as_t(X_val), as_t(y_val)
+    Xt, yt, lt = _tensors(train, num_classes, dtype, device)
+    val_t = None if val is None else _tensors(val, num_classes, dtype, device)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    criterion = torch.nn.BCELoss()
+    criterion = torch.nn.BCELoss() if num_classes is None else torch.nn.CrossEntropyLoss()
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
-    history, waited = History(chance_loss=chance_loss(y_train, y_val)), 0
-    best_state = copy.deepcopy(model.state_dict())  # the starting weights, until an epoch does better
+    history = History(chance_loss=chance_loss(train[1], train[1] if val is None else val[1], num_classes),
+                      monitor=monitor)
+    kept_state = copy.deepcopy(model.state_dict())  # the starting weights, until an epoch is kept
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
-            train_loss = _train_epoch(model, optimizer, criterion, Xt, yt, batch_size, rng, epoch, on_batch)
-            model.eval()
-            val_loss = _loss_over(model, Xv, yv)
-            if not math.isfinite(val_loss):
-                raise FloatingPointError(f"epoch {epoch}: the validation loss is NaN or inf")
-            history.train_loss.append(train_loss)
-            history.val_loss.append(val_loss)
-            history.epoch_seconds.append(time.perf_counter() - start)
-            history.epochs_run = epoch
-            if val_loss < history.best_val_loss:
-                history.best_epoch, best_state, waited = epoch, copy.deepcopy(model.state_dict()), 0
-            else:
-                waited += 1
+            train_loss = _train_epoch(model, optimizer, criterion, Xt, yt, lt, batch_size, rng, epoch, on_batch)
+            val_loss = val_accuracy = None
+            if val_t is not None:
+                model.eval()
+                val_loss, val_accuracy = _evaluate(model, *val_t)
+                if not math.isfinite(val_loss):
+                    raise FloatingPointError(f"epoch {epoch}: the validation loss is NaN or inf")
+            if history.record_epoch(train_loss, time.perf_counter() - start, val_loss, val_accuracy):
+                kept_state = copy.deepcopy(model.state_dict())
             if on_epoch:
-                on_epoch(epoch, train_loss, val_loss)
-            if patience is not None and waited >= patience:
+                on_epoch(epoch, train_loss, float("nan") if val_loss is None else val_loss)
+            if patience is not None and history.epochs_since_best >= patience:
                 history.stopped_early = epoch < epochs
                 break
     except FloatingPointError as error:
-        model.load_state_dict(best_state)
+        model.load_state_dict(kept_state)
         raise training_stopped(error, history.best_epoch) from None
-    model.load_state_dict(best_state)
+    model.load_state_dict(kept_state)
     return history
 
 
-def predict(model, X, batch_size=256, device="cpu"):
-    """(prob (N,), alpha (N, T)) as NumPy arrays, in eval mode."""
+def predict(model, X, lengths=None, batch_size=256, device="cpu"):
+    """(probabilities, alpha (N, T)) as NumPy arrays, in eval mode: P(class 1) (N,) for the binary head,
+    softmax (N, K) for K classes; lengths (N,) or None, alpha 0 at padded steps."""
     dtype = next(model.parameters()).dtype
     X = torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
+    lengths = None if lengths is None else torch.as_tensor(np.asarray(lengths))
     model.eval()
-    probs, alphas = [], []
+    probs, alpha = [], torch.zeros(X.shape[:2], dtype=dtype, device=device)
     with torch.no_grad():
         for idx in iterate_minibatches(len(X), batch_size):
-            p, a = model(X[idx])
-            probs.append(p.cpu().numpy())
-            alphas.append(a.cpu().numpy())
-    return np.concatenate(probs), np.concatenate(alphas)
+            idx = torch.as_tensor(idx, device=device)
+            out, a = model(*_inputs(X, lengths, idx))
+            probs.append(out if out.dim() == 1 else torch.softmax(out, dim=1))
+            alpha[idx, :a.shape[1]] = a  # a batch cut to its longest series: the rest stays 0
+    return torch.cat(probs).cpu().numpy(), alpha.cpu().numpy()

@@ -1,6 +1,7 @@
 """The gradient-check registry: every module of ``numpy_attn.nn`` (but Dropout, whose mask is drawn anew
 at each call) and every classifier of ``numpy_attn.models``, each with small float64 inputs, checked
-against central finite differences by ``numpy-attn check``."""
+against central finite differences by ``numpy-attn check``. Integer inputs (lengths, class indices) are
+passed as they are and never perturbed: ``check_module`` differentiates the float arrays only."""
 
 import numpy as np
 
@@ -27,6 +28,8 @@ def module_cases(rng):
         "LSTMCell, h and c": (nn.LSTMCell(3, 4, **f64), [(2, 3)], None),
         "LSTM (2 layers, bidirectional), output, h_n, c_n": (
             nn.LSTM(3, 4, num_layers=2, bidirectional=True, **f64), [(5, 2, 3)], None),
+        "LSTM (2 layers, bidirectional, lengths 4, 2, 1: packed), output, h_n, c_n": (
+            nn.LSTM(2, 3, num_layers=2, bidirectional=True, **f64), [(4, 3, 2), None, np.array([4, 2, 1])], None),
         "AdditiveAttention, context and alpha": (nn.AdditiveAttention(4, 6, **f64), [(2, 5, 4)], None),
         "BahdanauAttention (queries, keys, values)": (
             nn.BahdanauAttention(4, 3, 6, **f64), [(2, 2, 3), (2, 5, 4), (2, 5, 3)], None),
@@ -50,6 +53,10 @@ def module_cases(rng):
         "TransformerClassifier, prob": (
             models.TransformerClassifier(2, d_model=8, nhead=2, num_layers=1, dim_feedforward=12, **f64),
             [(2, 6, 2)], 1),
+        # the packed BiLSTM and the heads' key padding mask in one model
+        "BiLSTMMHAClassifier, 3 classes, lengths 5, 2, 1: logits": (
+            models.BiLSTMMHAClassifier(2, hidden_dim=3, num_heads=2, num_classes=3, **f64),
+            [(3, 5, 2), np.array([5, 2, 1])], 1),
     }
     return cases
 

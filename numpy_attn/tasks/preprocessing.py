@@ -65,3 +65,25 @@ def fit_scaler(X_train):
     X = as_float_array(X_train, "fit_scaler X_train", ndim=3).astype(np.float64)
     std = X.std(axis=(0, 1))
     return StandardScaler(mean=X.mean(axis=(0, 1)), scale=np.where(std > 0, std, 1.0))
+
+
+def stratified_split(y, fraction, rng=None):
+    """Split series by their labels y (N,) into (train, validation) index arrays, each sorted, with about
+    ``fraction`` of every class in validation, for the small training sets of the archive datasets.
+
+    Class by class: of its n series, round(fraction * n) drawn with ``rng`` go to validation, but never all
+    n, so every class keeps at least one series in training (a class of one series has none in
+    validation). Disjoint and covering. With small classes and a small fraction the validation split can
+    be empty: train without one then (``fit`` with X_val=None).
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) == 0:
+        raise ValueError(f"y: expected N >= 1 labels, got shape {y.shape}")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating)) \
+            or not 0 <= fraction < 1:
+        raise ValueError(f"fraction: expected a number in [0, 1), got {fraction!r}")
+    rng = as_generator(rng)
+    val = [rng.permutation(members)[:min(int(np.round(fraction * len(members))), len(members) - 1)]
+           for members in (np.flatnonzero(y == label) for label in np.unique(y))]
+    val = np.sort(np.concatenate(val))
+    return np.setdiff1d(np.arange(len(y)), val), val

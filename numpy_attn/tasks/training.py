@@ -1,14 +1,23 @@
-"""A training loop for binary classifiers in NumPy: mini-batches, BCE loss, early stopping, checkpoints.
+"""A training loop for the classifiers in NumPy: mini-batches, the loss the model's head calls for, early
+stopping on a validation split (or a fixed number of epochs without one), checkpoints.
 
 The model interface (every classifier in ``numpy_attn.models`` follows it):
 
-    model(x: (B, ...)) -> (prob: (B,), alpha: (B, T) or None)   prob = P(anomalous), alpha = attention weights
-    model.backward(grad_prob: (B,))                              adds into each Parameter.grad
+    model(x: (B, T, ...), lengths=None) -> (out, alpha: (B, T) or None)      alpha = attention weights
+        binary head (``model.num_classes`` None or absent): out = P(class 1) (B,)
+        K classes (``model.num_classes`` = K):               out = logits (B, K)
+    model.backward(grad_out)                                     adds into each Parameter.grad
     model.train() / eval() / state_dict() / load_state_dict(d) / named_parameters()   (an nn.Module)
 
 One step, as in the seed's PyTorch loop:
 
-    optimizer.zero_grad(); prob, _ = model(x); loss = BCE(prob, y); model.backward(dloss/dprob); optimizer.step()
+    optimizer.zero_grad(); out, _ = model(x); loss = criterion(out, y); model.backward(dloss/dout); optimizer.step()
+
+criterion: ``BCELoss`` on P(class 1) against labels 0/1 (binary), ``CrossEntropyLoss`` on the logits against
+class indices 0..K-1 (K classes: the softmax and the log in one stable step).
+
+Series of different lengths: pass ``lengths`` (N,) with X padded to the longest (N, T, C); each batch is cut
+to the longest series it holds and the model is given the batch's lengths (``model(x, lengths)``).
 
 Epochs and batches are counted from 1 in callbacks, messages and ``History`` (as they are printed).
 """
@@ -18,65 +27,115 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import functional as F
 from .._validate import as_float_array, as_generator
 from ..kernels.blas import limit_blas_threads
-from ..nn import BCELoss
+from ..nn import BCELoss, CrossEntropyLoss
+from ..nn.lstm import as_lengths
 from .checkpoint import save_checkpoint
+
+MONITORS = ("loss", "accuracy")
+
 
 @dataclass
 class History:
-    """What ``fit`` did, one entry per epoch run: mean train loss, validation loss, wall seconds.
+    """What ``fit`` did, one entry per epoch run: mean train loss, validation loss and accuracy, wall seconds.
 
-    best_epoch: the epoch (from 1) with the lowest validation loss, whose weights the model holds after fit.
-    chance_loss: the validation loss of a model that knows nothing about the series and always predicts
-    the training set's share of label 1 (``chance_loss``; log 2 = 0.693 with balanced classes).
-    beat_chance: whether the best validation loss is below ``chance_loss``. False means the model learned
-    nothing the label frequencies do not already tell (too high a learning rate, say): warn about the run.
+    best_epoch: the epoch (from 1) whose weights the model holds after fit: the best by ``monitor`` (see
+    ``fit``), or, trained without validation, the last one.
+    chance_loss: the loss of a model that knows nothing about the series and always predicts the training
+    set's label frequencies (``chance_loss``; log 2 = 0.693 for two balanced classes, log K for K), on the
+    validation labels, or on the training labels when there is no validation split.
+    beat_chance: whether the kept epoch's validation loss (without validation: the last epoch's training
+    loss) is below ``chance_loss``. False means the model learned nothing the label frequencies do not
+    already tell (too high a learning rate, say): warn about the run.
     """
 
     train_loss: list = field(default_factory=list)
     val_loss: list = field(default_factory=list)
+    val_accuracy: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
     best_epoch: int = 0
     epochs_run: int = 0
     stopped_early: bool = False
     chance_loss: float = float("nan")
+    monitor: str = "loss"
 
     @property
     def best_val_loss(self):
-        return self.val_loss[self.best_epoch - 1] if self.best_epoch else float("inf")
+        """The kept epoch's validation loss: inf before any epoch, NaN without validation."""
+        if not self.best_epoch:
+            return float("inf")
+        return self.val_loss[self.best_epoch - 1] if self.val_loss else float("nan")
 
     @property
     def beat_chance(self):
-        return self.best_val_loss < self.chance_loss
+        loss = self.best_val_loss if self.val_loss or not self.train_loss else self.train_loss[-1]
+        return loss < self.chance_loss
+
+    @property
+    def epochs_since_best(self):
+        """Epochs run since the kept one: what ``patience`` is measured against (0 without validation)."""
+        return self.epochs_run - self.best_epoch
+
+    def record_epoch(self, train_loss, seconds, val_loss=None, val_accuracy=None):
+        """Append one epoch; return True when its weights are the ones to keep from now on: without
+        validation every epoch's, else the best one's by ``monitor``, lower first (``_rank``)."""
+        self.epochs_run += 1
+        self.train_loss.append(train_loss)
+        self.epoch_seconds.append(seconds)
+        if val_loss is not None:
+            self.val_loss.append(val_loss)
+            self.val_accuracy.append(val_accuracy)
+        if val_loss is None or not self.best_epoch or self._rank(self.epochs_run) < self._rank(self.best_epoch):
+            self.best_epoch = self.epochs_run
+            return True
+        return False
+
+    def _rank(self, epoch):
+        """'loss': (validation loss,); 'accuracy': (-validation accuracy, validation loss), ties on
+        accuracy broken by the loss. Compared as tuples, lower is better."""
+        loss = self.val_loss[epoch - 1]
+        return (loss,) if self.monitor == "loss" else (-self.val_accuracy[epoch - 1], loss)
 
     def to_dict(self):
         return {
             "train_loss": list(self.train_loss),
             "val_loss": list(self.val_loss),
+            "val_accuracy": list(self.val_accuracy),
             "epoch_seconds": list(self.epoch_seconds),
             "best_epoch": self.best_epoch,
             "epochs_run": self.epochs_run,
             "stopped_early": self.stopped_early,
             "chance_loss": self.chance_loss,
             "beat_chance": self.beat_chance,
+            "monitor": self.monitor,
         }
 
 
-def chance_loss(y_train, y_val):
-    """BCE on ``y_val`` of the constant prediction p = mean(y_train), the frequency of label 1 in training:
+def chance_loss(y_train, y_val, num_classes=None):
+    """The loss on ``y_val`` of the constant prediction of the training label frequencies, logs clamped at
+    -100 as in ``BCELoss``:
 
-        -(q log p + (1 - q) log(1 - p)),  q = mean(y_val)    (logs clamped at -100, as in ``BCELoss``)
+        binary (num_classes None): BCE of p = mean(y_train), the frequency of label 1:
+            -(q log p + (1 - q) log(1 - p)),  q = mean(y_val)
+        K classes: cross-entropy of p_k = (series of class k in y_train) / N_train:  -mean_n log p_{y_n}
 
     What a model that ignores the series scores (at best, when both splits share one label frequency); a
     model that learned something scores lower.
     """
-    y_val = np.asarray(y_val, dtype=np.float64)
-    return BCELoss()(np.full(len(y_val), np.mean(y_train, dtype=np.float64)), y_val)
+    if num_classes is None:
+        y_val = np.asarray(y_val, dtype=np.float64)
+        return BCELoss()(np.full(len(y_val), np.mean(y_train, dtype=np.float64)), y_val)
+    freq = np.bincount(np.asarray(y_train), minlength=num_classes) / len(y_train)
+    with np.errstate(divide="ignore"):  # a class absent from training: log 0 = -inf, clamped
+        log_p = np.maximum(np.log(freq), -100.0)
+    return float(-np.mean(log_p[np.asarray(y_val)]))
 
 
-def check_fit_options(epochs, batch_size, patience):
-    """Refuse loop settings ``fit`` cannot run: epochs and batch_size positive integers, patience one or None.
+def check_fit_options(epochs, batch_size, patience, monitor="loss"):
+    """Refuse loop settings ``fit`` cannot run: epochs and batch_size positive integers, patience one or None,
+    monitor 'loss' or 'accuracy'.
 
     The PyTorch trainer (``torch_ref.train.fit``) makes the same checks with the same messages.
     """
@@ -86,6 +145,36 @@ def check_fit_options(epochs, batch_size, patience):
         raise ValueError(f"epochs: expected a positive integer, got {epochs!r}")
     if patience is not None and not _is_positive_int(patience):
         raise ValueError(f"patience: expected a positive integer or None, got {patience!r}")
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor: expected 'loss' or 'accuracy', got {monitor!r}")
+
+
+def check_split(X, y, lengths, num_classes, name):
+    """One split's arrays checked for a model with ``num_classes`` (None: the binary head); returns
+    (X, y, lengths), y as int64 class indices for K classes (as given for the binary head).
+
+    X: (N, T, ...) finite floats; y: (N,) labels 0/1 (binary) or class indices 0..K-1; lengths: (N,) integers
+    in [1, T], or None. Every problem is refused naming ``X_{name}``, ``y_{name}`` or ``lengths_{name}``.
+    The PyTorch trainer checks its splits with it too.
+    """
+    X, y = as_float_array(X, f"X_{name}", min_ndim=1), np.asarray(y)
+    if y.ndim != 1 or len(X) != len(y) or len(y) == 0:
+        raise ValueError(f"X_{name}, y_{name}: expected N >= 1 series and N labels, got shapes {X.shape} and {y.shape}")
+    if num_classes is None:
+        if not np.isin(y, (0, 1)).all():
+            raise ValueError(f"y_{name}: expected labels 0 or 1 (the model's head is binary; build it with "
+                             f"num_classes=K for K classes), got values {np.unique(y)[:5].tolist()}")
+    else:
+        whole = y.dtype.kind in "iu" or (y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all())
+        if not whole or y.min() < 0 or y.max() >= num_classes:
+            raise ValueError(f"y_{name}: expected class indices 0..{num_classes - 1} (the model has {num_classes} "
+                             f"classes; encode other labels as indices first), got values {np.unique(y)[:5].tolist()}")
+        y = y.astype(np.int64)
+    if lengths is not None:
+        if X.ndim < 2:
+            raise ValueError(f"lengths_{name}: given for X_{name} of shape {X.shape}, which has no time axis")
+        lengths = as_lengths(lengths, len(X), X.shape[1], f"lengths_{name}")
+    return X, y, lengths
 
 
 def _is_positive_int(value):
@@ -117,8 +206,8 @@ def fit(
     optimizer,
     X_train,
     y_train,
-    X_val,
-    y_val,
+    X_val=None,
+    y_val=None,
     epochs=15,
     batch_size=32,
     patience=5,
@@ -128,70 +217,104 @@ def fit(
     on_batch=None,
     on_epoch=None,
     blas_threads=1,
+    lengths_train=None,
+    lengths_val=None,
+    monitor="loss",
 ):
-    """Train ``model`` with ``optimizer`` on BCE(prob, y); return a ``History``.
+    """Train ``model`` with ``optimizer``; return a ``History``.
 
-    X_train: (N, ...) in the model's dtype, y_train: (N,) 0/1; X_val, y_val: the validation split.
+    The loss follows the model's head: BCE on P(class 1) for the binary head (``model.num_classes`` None or
+    absent; y 0/1), cross-entropy on the logits for K classes (y class indices 0..K-1); see ``check_split``.
+    X_train: (N, T, ...) in the model's dtype, y_train: (N,); X_val, y_val: the validation split.
+    lengths_train, lengths_val: (N,) each series' number of steps when X is padded (None: all T).
     Each epoch shuffles the training set with ``rng``, then scores the validation set in eval mode.
-    Early stopping: after ``patience`` epochs in a row without a lower validation loss, stop (None: never).
-    At the end the model holds the weights of the best epoch (a copy kept in memory).
-    checkpoint: a path; when given, the best weights are saved there (``save_checkpoint``, with
-    ``checkpoint_meta`` plus best_epoch and val_loss) each time the validation loss improves. Nothing is
+
+    With validation, the model ends with the weights of the best epoch (a copy kept in memory), best by
+    ``monitor``:
+      'loss': the lowest validation loss (the seed's rule);
+      'accuracy': the most validation series classified right, ties broken by the lower loss. Meant for a
+        small validation split (ten series, say): there the mean loss is ruled by the one or two series the
+        model is most confidently wrong about, and can rise while the model gets more series right, which
+        stops training early and keeps an epoch that guessed; the count of right answers weighs every series
+        the same, and the loss still orders the many epochs that tie on it.
+    Early stopping: after ``patience`` epochs in a row without a better epoch, stop (None: never).
+    Without validation (X_val and y_val None; for training sets too small to split), every epoch is run,
+    patience and monitor do not apply, and the model ends with the last epoch's weights.
+
+    checkpoint: a path; when given, the kept weights are saved there (``save_checkpoint``, with
+    ``checkpoint_meta`` plus best_epoch and, with validation, val_loss) each time they change. Nothing is
     written when it is None.
     on_batch(epoch, batch, n_batches, loss) after every step; on_epoch(epoch, train_loss, val_loss) after
-    every epoch. A NaN or inf output, gradient, weight after the optimizer step, or validation loss raises
-    FloatingPointError naming the epoch and batch (and for a weight, the optimizer's ``lr``); the model is
-    given back its last good weights: the best epoch's, or those it started with when no epoch finished.
-    A run whose validation loss never fell below ``History.chance_loss`` ends normally, with
-    ``History.beat_chance`` False.
+    every epoch (val_loss NaN without validation). A NaN or inf output, gradient, weight after the optimizer
+    step, or validation loss raises FloatingPointError naming the epoch and batch (and for a weight, the
+    optimizer's ``lr``); the model is given back its last good weights: the kept epoch's, or those it started
+    with when no epoch finished. A run whose loss never fell below ``History.chance_loss`` ends normally,
+    with ``History.beat_chance`` False.
     blas_threads: at most this many threads for NumPy's BLAS while training (None: as configured). One by
     default: these models' products are small, and an idle OpenBLAS thread busy-waits after each one,
     taking a core from the elementwise work (``kernels/blas.py``; the figures are in docs/performance.md).
     """
-    X_train, y_train = _split_arrays(X_train, y_train, "train")
-    X_val, y_val = _split_arrays(X_val, y_val, "val")
-    check_fit_options(epochs, batch_size, patience)
+    num_classes = getattr(model, "num_classes", None)
+    train = check_split(X_train, y_train, lengths_train, num_classes, "train")
+    val = check_validation(X_val, y_val, lengths_val, num_classes)
+    check_fit_options(epochs, batch_size, patience, monitor)
     rng = as_generator(rng)
-    loss_fn = BCELoss()
-    history, waited = History(chance_loss=chance_loss(y_train, y_val)), 0
-    best_state = model.state_dict()  # the starting weights, until an epoch does better
+    loss_fn = BCELoss() if num_classes is None else CrossEntropyLoss()
+    history = History(chance_loss=chance_loss(train[1], train[1] if val is None else val[1], num_classes),
+                      monitor=monitor)
+    kept_state = model.state_dict()  # the starting weights, until an epoch is kept
 
     with limit_blas_threads(blas_threads):  # see kernels/blas.py: one thread is the faster here
         try:
             for epoch in range(1, epochs + 1):
                 started = time.perf_counter()
-                train_loss = _train_epoch(model, optimizer, loss_fn, X_train, y_train, batch_size, rng, epoch,
-                                          on_batch)
-                # In training batches: the forward then needs no more memory than a training step does. With
-                # fit's own BLAS threads: None keeps the limit set above.
-                val_loss = evaluate_loss(model, X_val, y_val, batch_size=batch_size, blas_threads=None)
-                _check_finite(val_loss, f"epoch {epoch}: the validation loss")
-
-                history.train_loss.append(train_loss)
-                history.val_loss.append(val_loss)
-                history.epoch_seconds.append(time.perf_counter() - started)
-                history.epochs_run = epoch
-                if val_loss < history.best_val_loss:
-                    history.best_epoch, best_state, waited = epoch, model.state_dict(), 0
+                train_loss = _train_epoch(model, optimizer, loss_fn, *train, batch_size, rng, epoch, on_batch)
+                val_loss = val_accuracy = None
+                if val is not None:
+                    # In training batches: the forward then needs no more memory than a training step does.
+                    val_loss, val_accuracy = _evaluate(model, *val, batch_size=batch_size)
+                    _check_finite(val_loss, f"epoch {epoch}: the validation loss")
+                if history.record_epoch(train_loss, time.perf_counter() - started, val_loss, val_accuracy):
+                    kept_state = model.state_dict()
                     if checkpoint is not None:
-                        meta = {**(checkpoint_meta or {}), "best_epoch": epoch, "val_loss": val_loss}
-                        save_checkpoint(checkpoint, best_state, meta)
-                else:
-                    waited += 1
+                        scores = {} if val_loss is None else {"val_loss": val_loss}
+                        save_checkpoint(checkpoint, kept_state, {**(checkpoint_meta or {}), "best_epoch": epoch,
+                                                                 **scores})
                 if on_epoch is not None:
-                    on_epoch(epoch, history.train_loss[-1], val_loss)
-                if patience is not None and waited >= patience:
+                    on_epoch(epoch, train_loss, float("nan") if val_loss is None else val_loss)
+                if patience is not None and history.epochs_since_best >= patience:
                     history.stopped_early = epoch < epochs
                     break
         except FloatingPointError as error:
-            model.load_state_dict(best_state)
+            model.load_state_dict(kept_state)
             raise training_stopped(error, history.best_epoch) from None
 
-    model.load_state_dict(best_state)
+    model.load_state_dict(kept_state)
     return history
 
 
-def _train_epoch(model, optimizer, loss_fn, X, y, batch_size, rng, epoch, on_batch):
+def check_validation(X_val, y_val, lengths_val, num_classes):
+    """``check_split`` of the validation arrays, or None when there are none (both None: train without
+    validation). The PyTorch trainer uses it too."""
+    if X_val is None and y_val is None:
+        if lengths_val is not None:
+            raise ValueError("lengths_val: given without X_val and y_val")
+        return None
+    if X_val is None or y_val is None:
+        raise ValueError("X_val, y_val: give both (a validation split) or neither (train a fixed number of epochs)")
+    return check_split(X_val, y_val, lengths_val, num_classes, "val")
+
+
+def _inputs(X, lengths, idx):
+    """The model's inputs for the series ``idx``: (X[idx],) without lengths, so a model that takes none works;
+    with them (X[idx] cut to the batch's longest series (b, T_b, ...), lengths[idx])."""
+    if lengths is None:
+        return (X[idx],)
+    batch_lengths = lengths[idx]
+    return X[idx, :batch_lengths.max()], batch_lengths
+
+
+def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoch, on_batch):
     """One pass over (X, y) in shuffled mini-batches, one optimizer step each; returns the mean loss.
 
     Checked at every step: the output, then each gradient before the step could spread a NaN into the
@@ -203,9 +326,9 @@ def _train_epoch(model, optimizer, loss_fn, X, y, batch_size, rng, epoch, on_bat
     for batch, idx in enumerate(iterate_minibatches(len(y), batch_size, True, rng), start=1):
         where = f"epoch {epoch}, batch {batch}/{n_batches}"
         optimizer.zero_grad()
-        prob, _ = model(X[idx])
-        _check_finite(prob, f"{where}: the model's output")
-        loss = loss_fn(prob, y[idx].astype(prob.dtype))
+        out, _ = model(*_inputs(X, lengths, idx))
+        _check_finite(out, f"{where}: the model's output")
+        loss = loss_fn(out, _targets(y[idx], out))
         model.backward(loss_fn.backward())
         updated = [(name, p) for name, p in model.named_parameters() if p.grad is not None]
         for name, p in updated:
@@ -219,43 +342,62 @@ def _train_epoch(model, optimizer, loss_fn, X, y, batch_size, rng, epoch, on_bat
     return total / len(y)
 
 
-def predict(model, X, batch_size=256, blas_threads=1):
-    """Run ``model`` in eval mode over X (N, ...) in batches; return (prob (N,), alpha (N, T) or None).
+def _targets(y, out):
+    """What the loss compares ``out`` with: 0/1 in out's dtype for P(class 1) (B,), class indices for logits."""
+    return y.astype(out.dtype) if out.ndim == 1 else y
 
-    The model's train/eval mode is restored afterwards. blas_threads: as in ``fit``.
-    """
+
+def _outputs(model, X, lengths, batch_size):
+    """The model's raw outputs over X in batches, in eval mode (its mode restored afterwards):
+    (out: (N,) P(class 1) or (N, K) logits, alpha: (N, T) with zeros at padded steps, or None)."""
     if len(X) == 0:
         raise ValueError("predict: X holds no series")
+    if lengths is not None:
+        lengths = as_lengths(lengths, len(X), X.shape[1], "predict lengths")
     was_training = model.training
     model.eval()
-    probs, alphas = [], []
+    outs, alpha = [], None
     try:
-        with limit_blas_threads(blas_threads):
-            for idx in iterate_minibatches(len(X), batch_size):
-                prob, alpha = model(X[idx])
-                probs.append(prob)
-                alphas.append(alpha)
+        for idx in iterate_minibatches(len(X), batch_size):
+            out, a = model(*_inputs(X, lengths, idx))
+            outs.append(out)
+            if a is not None:
+                alpha = np.zeros(X.shape[:2], a.dtype) if alpha is None else alpha
+                alpha[idx, :a.shape[1]] = a  # a batch cut to its longest series: the rest stays 0
     finally:
         model.train(was_training)
-    alpha = None if alphas[0] is None else np.concatenate(alphas)
-    return np.concatenate(probs), alpha
+    return np.concatenate(outs), alpha
 
 
-def evaluate_loss(model, X, y, batch_size=256, blas_threads=1):
-    """Mean BCE of the model's predictions on (X, y), in eval mode. blas_threads: as in ``fit``."""
-    prob, _ = predict(model, X, batch_size, blas_threads)
-    if not np.isfinite(prob).all():
-        return float("nan")
-    return BCELoss()(prob, np.asarray(y, dtype=prob.dtype))
+def predict(model, X, lengths=None, batch_size=256, blas_threads=1):
+    """Run ``model`` in eval mode over X (N, T, ...) in batches; return (probabilities, alpha (N, T) or None).
+
+    probabilities: P(class 1) (N,) for the binary head, softmax of the logits (N, K) for K classes.
+    lengths: (N,) each series' number of steps, X padded to T; alpha is 0 at the padded steps.
+    The model's train/eval mode is restored afterwards. blas_threads: as in ``fit``.
+    """
+    with limit_blas_threads(blas_threads):
+        out, alpha = _outputs(model, X, lengths, batch_size)
+    return (out if out.ndim == 1 else F.softmax(out, axis=-1)[0]), alpha
 
 
-def _split_arrays(X, y, name):
-    X, y = as_float_array(X, f"X_{name}", min_ndim=1), np.asarray(y)
-    if y.ndim != 1 or len(X) != len(y) or len(y) == 0:
-        raise ValueError(f"X_{name}, y_{name}: expected N >= 1 series and N labels, got shapes {X.shape} and {y.shape}")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError(f"y_{name}: expected labels 0 or 1, got values {np.unique(y)[:5].tolist()}")
-    return X, y
+def evaluate_loss(model, X, y, lengths=None, batch_size=256, blas_threads=1):
+    """Mean loss of the model's predictions on (X, y), in eval mode: BCE for the binary head, cross-entropy
+    for K classes; NaN when an output is NaN or inf. blas_threads: as in ``fit``."""
+    X, y, lengths = check_split(X, y, lengths, getattr(model, "num_classes", None), "eval")
+    with limit_blas_threads(blas_threads):
+        return _evaluate(model, X, y, lengths, batch_size)[0]
+
+
+def _evaluate(model, X, y, lengths, batch_size):
+    """(mean loss, accuracy) on (X, y): accuracy the share with P(class 1) > 0.5 for label 1 (binary), or
+    with the largest logit at the label (K classes); the loss NaN when an output is NaN or inf."""
+    out, _ = _outputs(model, X, lengths, batch_size)
+    if not np.isfinite(out).all():
+        return float("nan"), float("nan")
+    if out.ndim == 1:
+        return BCELoss()(out, _targets(y, out)), float(np.mean((out > 0.5) == (y == 1)))
+    return CrossEntropyLoss()(out, y), float(np.mean(out.argmax(axis=1) == y))
 
 
 def _check_finite(value, what):
