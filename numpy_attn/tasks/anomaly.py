@@ -10,8 +10,11 @@ The difference channel is what mattered: on the raw series, standardised, the sa
 0.75 (lr 1e-3) or stalled at 0.54 (lr 3e-3) in 15 epochs.
 """
 
+import importlib.util
 import json
 import time
+import warnings
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,12 +23,16 @@ import numpy as np
 from .. import optim
 from . import metrics, plots
 from .checkpoint import load_checkpoint, save_checkpoint
+from .commands import Interrupted, check_out, output_folder
 from .preprocessing import StandardScaler, fit_scaler, train_val_test_split
 from .synthetic import ANOMALY_KINDS, make_anomaly_dataset
 from ..models import MODELS
 from .training import fit, predict
 
 FEATURES = ("diff", "raw")
+TRAIN_OUTPUTS = ("metrics.json", "history.json", "loss.png", "attention.png", "heads.png", "model.npz")
+PREDICT_OUTPUTS = ("predictions.csv", "attention.npy")
+CHECKPOINT_META = ("model", "input_dim", "model_kwargs", "features", "channels", "scaler")  # what predict reads
 
 
 def series_features(X, features="diff"):
@@ -69,6 +76,8 @@ class TrainConfig:
             raise ValueError(f"device: expected 'cpu' or 'cuda', got {self.device!r}")
         if self.device == "cuda" and self.backend != "torch":
             raise ValueError("device 'cuda' needs --backend torch (the NumPy backend runs on the CPU)")
+        if self.backend == "torch" and importlib.util.find_spec("torch") is None:
+            raise ValueError("backend 'torch': PyTorch is not installed (pip install -e '.[torch]')")
         if self.model not in MODELS:
             raise ValueError(f"model: expected one of {sorted(MODELS)}, got {self.model!r}")
         unknown = [k for k in self.anomalies if k not in ANOMALY_KINDS]
@@ -76,6 +85,7 @@ class TrainConfig:
             raise ValueError(f"anomaly: expected kinds from {ANOMALY_KINDS}, got {list(self.anomalies)}")
         if self.features not in FEATURES:
             raise ValueError(f"features: expected one of {FEATURES}, got {self.features!r}")
+        check_out(self.out, TRAIN_OUTPUTS)
 
 
 def build_model(name, input_dim, hidden=32, seed=0, dtype=np.float32):
@@ -84,22 +94,38 @@ def build_model(name, input_dim, hidden=32, seed=0, dtype=np.float32):
     return MODELS[name](input_dim=input_dim, dtype=dtype, rng=seed, **kwargs), kwargs
 
 
-def _progress(log):
-    def on_batch(epoch, batch, n_batches, loss):
+class _Progress:
+    """The training log (four batch lines and one summary line per epoch), and the epoch running now, which the
+    line printed on Ctrl-C names."""
+
+    def __init__(self, epochs, log):
+        self.epochs, self.log, self.epoch = epochs, log, None
+
+    def on_batch(self, epoch, batch, n_batches, loss):
+        self.epoch = epoch
         if batch == n_batches or batch % max(1, n_batches // 4) == 0:
-            log(f"  epoch {epoch} batch {batch}/{n_batches} loss {loss:.4f}")
-    return on_batch
+            self.log(f"  epoch {epoch} batch {batch}/{n_batches} loss {loss:.4f}")
+
+    def on_epoch(self, epoch, train_loss, val_loss):
+        self.log(f"epoch {epoch}/{self.epochs}: train loss {train_loss:.4f}, val loss {val_loss:.4f}")
 
 
 def prepare_data(config):
     """The dataset of ``config``, its seeded 70/15/15 split, and the model's input.
 
     Returns (data, (train_idx, val_idx, test_idx), X, scaler): X (N, T, C') holds the features of every
-    series standardised with the scaler fitted on the training split only.
+    series standardised with the scaler fitted on the training split only. ValueError, naming ``samples``,
+    when the validation split is empty or the test split lacks a class (its metrics and figures compare them).
     """
     data = make_anomaly_dataset(config.samples, config.length, anomalies=tuple(config.anomalies),
                                 channels=config.channels, rng=config.seed)
     splits = train_val_test_split(len(data), rng=config.seed)
+    test_labels = data.y[splits[2]]
+    if len(splits[1]) == 0 or not 0 < test_labels.sum() < len(test_labels):
+        raise ValueError(f"samples: {config.samples} series split 70/15/15 into {'/'.join(str(len(s)) for s in splits)}"
+                         f" with {int(test_labels.sum())} anomalous of {len(test_labels)} in the test split (seed "
+                         f"{config.seed}); the task needs a validation series and both classes in the test split: "
+                         f"give more --samples")
     X = series_features(data.X, config.features)
     scaler = fit_scaler(X[splits[0]])
     return data, splits, scaler.transform(X), scaler
@@ -107,10 +133,15 @@ def prepare_data(config):
 
 def train(config, log=print):
     """Run the task; write metrics.json, history.json, loss.png, attention.png, heads.png (multi-head
-    models) and model.npz into ``config.out``; return the metrics dict."""
+    models) and model.npz into ``config.out`` (``commands.output_folder``: all of them when the run
+    finishes, none when it fails); return the metrics dict.
+
+    The best weights so far are saved as training goes. On Ctrl-C they alone are moved into ``config.out``
+    (when an epoch has finished), and ``Interrupted`` names the epoch and the checkpoint. A NaN or inf in
+    training (``training.fit``'s FloatingPointError) writes nothing. A run whose validation loss never beat
+    chance (``History.beat_chance``) ends with a warning line, and ``beat_chance`` false in metrics.json.
+    """
     config.check()
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     log(f"data: {config.samples} series of length {config.length}, {config.channels} channel(s), "
         f"anomalies {','.join(config.anomalies)}, seed {config.seed}")
     data, (train_idx, val_idx, test_idx), X, scaler = prepare_data(config)
@@ -119,70 +150,139 @@ def train(config, log=print):
             "features": config.features, "channels": config.channels, "scaler": scaler.to_dict(),
             "config": {k: v for k, v in asdict(config).items() if k != "extra"}}
     log(f"model: {config.model} ({sum(p.data.size for p in model.parameters())} parameters), "
-        f"backend {config.backend} on {config.device}; writing to {out}")
-    fit_args = (X[train_idx], data.y[train_idx], X[val_idx], data.y[val_idx])
-    on_epoch = lambda e, tr, va: log(f"epoch {e}/{config.epochs}: train loss {tr:.4f}, val loss {va:.4f}")  # noqa: E731
-    start = time.perf_counter()
-    if config.backend == "numpy":
-        history = fit(model, optim.Adam(model.parameters(), lr=config.lr), *fit_args, epochs=config.epochs,
-                      batch_size=config.batch_size, patience=config.patience, rng=config.seed,
-                      checkpoint=out / "model.npz", checkpoint_meta=meta, on_batch=_progress(log), on_epoch=on_epoch)
-    else:
-        from torch_ref.anomaly import train_like  # the same model in PyTorch, started from the same weights
-
-        history = train_like(model, config, *fit_args, on_batch=_progress(log), on_epoch=on_epoch)
-    seconds = time.perf_counter() - start
-    save_checkpoint(out / "model.npz", model, {**meta, "best_epoch": history.best_epoch})
-
-    prob, alpha = predict(model, X[test_idx])
-    report = metrics.classification_report(data.y[test_idx], prob, alpha=alpha, spans=data.spans[test_idx])
-    report.update(epochs_run=history.epochs_run, best_epoch=history.best_epoch, train_seconds=seconds,
-                  backend=config.backend, device=config.device, model=config.model, test_series=len(test_idx))
-    (out / "metrics.json").write_text(json.dumps(report, indent=1))
-    (out / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
-    _figures(out, model, data, test_idx, X, prob, alpha, history)
+        f"backend {config.backend} on {config.device}; writing to {config.out}")
+    progress = _Progress(config.epochs, log)
+    try:
+        with output_folder(config.out, TRAIN_OUTPUTS, keep_if_interrupted="model.npz") as folder:
+            start = time.perf_counter()
+            history = _fit(model, config, (X[train_idx], data.y[train_idx], X[val_idx], data.y[val_idx]),
+                           folder / "model.npz", meta, progress)
+            seconds = time.perf_counter() - start
+            save_checkpoint(folder / "model.npz", model, {**meta, "best_epoch": history.best_epoch})
+            report = _evaluate(folder, model, config, history, seconds, data, test_idx, X)
+    except Interrupted as stop:
+        raise Interrupted(_interrupted(stop, progress.epoch), stop.kept) from None
     log("test: " + ", ".join(f"{k} {report[k]:.4f}" for k in
                              ("accuracy", "precision", "recall", "f1", "roc_auc", "attention_accuracy",
                               "attention_peak_accuracy")))
+    if not history.beat_chance:
+        log(f"warning: the best validation loss, {history.best_val_loss:.4f}, never beat chance, "
+            f"{history.chance_loss:.4f} (always answering the training set's share of anomalies): the model "
+            f"learned nothing; try another --lr (or more --epochs)")
     return report
 
 
-def _figures(out, model, data, test_idx, X, prob, alpha, history):
-    plots.plot_loss({"train": history.train_loss, "val": history.val_loss}, out / "loss.png")
+def _fit(model, config, splits, checkpoint, meta, progress):
+    """Train ``model`` on splits (X_train, y_train, X_val, y_val) with the backend of ``config``, saving the
+    best weights to ``checkpoint`` each time they improve; return the ``History``."""
+    kwargs = dict(checkpoint=checkpoint, checkpoint_meta=meta, on_batch=progress.on_batch, on_epoch=progress.on_epoch)
+    if config.backend == "numpy":
+        return fit(model, optim.Adam(model.parameters(), lr=config.lr), *splits, epochs=config.epochs,
+                   batch_size=config.batch_size, patience=config.patience, rng=config.seed, **kwargs)
+    from torch_ref.anomaly import train_like  # the same model in PyTorch, started from the same weights
+
+    return train_like(model, config, *splits, **kwargs)
+
+
+def _interrupted(stop, epoch):
+    """The line for Ctrl-C (``stop``) at ``epoch`` (None: before training began): the kept checkpoint and its
+    epoch, read from its meta, or that nothing was written."""
+    if epoch is None:
+        return str(stop)
+    if stop.kept is None:
+        return f"interrupted at epoch {epoch}; no epoch had finished, nothing written"
+    best = load_checkpoint(stop.kept)[1]["best_epoch"]
+    return f"interrupted at epoch {epoch}; best checkpoint, epoch {best}, kept at {stop.kept}"
+
+
+def _evaluate(folder, model, config, history, seconds, data, test_idx, X):
+    """Score the trained ``model`` on the test split; write metrics.json, history.json and the figures into
+    ``folder``; return the metrics (``seconds``: the training's wall time)."""
+    prob, alpha = predict(model, X[test_idx])
+    report = metrics.classification_report(data.y[test_idx], prob, alpha=alpha, spans=data.spans[test_idx])
+    report.update(epochs_run=history.epochs_run, best_epoch=history.best_epoch, train_seconds=seconds,
+                  beat_chance=history.beat_chance, chance_loss=history.chance_loss, backend=config.backend,
+                  device=config.device, model=config.model, test_series=len(test_idx))
+    (folder / "metrics.json").write_text(json.dumps(report, indent=1))
+    (folder / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
+    _figures(folder, model, data, test_idx, X, prob, alpha, history)
+    return report
+
+
+def _figures(folder, model, data, test_idx, X, prob, alpha, history):
+    plots.plot_loss({"train": history.train_loss, "val": history.val_loss}, folder / "loss.png",
+                    best_epoch=history.best_epoch, chance_loss=history.chance_loss)
     labels = data.y[test_idx]
     normal, anomalous = int(np.flatnonzero(labels == 0)[0]), int(np.flatnonzero(labels == 1)[0])
     n, a = test_idx[normal], test_idx[anomalous]
+    span = tuple(int(t) for t in data.spans[a])
     plots.plot_normal_vs_anomalous(
-        data.X[n], alpha[normal], data.X[a], alpha[anomalous], out / "attention.png", span=tuple(data.spans[a]),
+        data.X[n], alpha[normal], data.X[a], alpha[anomalous], folder / "attention.png", span=span,
         title=f"attention over the signal (P(anomalous): normal {prob[normal]:.3f}, anomalous {prob[anomalous]:.3f})")
     if hasattr(model, "head_weights"):
-        plots.plot_heads(model.head_weights(X[a][None])[0], out / "heads.png",
+        plots.plot_heads(model.head_weights(X[a][None])[0], folder / "heads.png", span=span,
                          title="per-head self-attention on an anomalous test series")
 
 
 def read_series(path):
-    """Series from .npy ((T,), (N, T) or (N, T, C)) or .csv (one univariate series per row) -> (N, T, C)."""
+    """Series from .npy ((T,), (N, T) or (N, T, C)) or .csv (one univariate series per row) -> (N, T, C).
+    ValueError naming the file for anything else (never NumPy's pickle fallback: the .npy format only)."""
     path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"input {path}: no such file")
     if path.suffix == ".npy":
-        X = np.load(path, allow_pickle=False)
+        with open(path, "rb") as f:
+            try:
+                X = np.lib.format.read_array(f, allow_pickle=False)
+            except ValueError as err:
+                raise ValueError(f"input {path}: not a readable .npy file ({err})") from None
     elif path.suffix == ".csv":
-        X = np.loadtxt(path, delimiter=",", ndmin=2)
+        with warnings.catch_warnings():  # an empty file: NumPy warns, and the shape check below refuses it
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data")
+            try:
+                X = np.loadtxt(path, delimiter=",", ndmin=2)
+            except ValueError as err:
+                raise ValueError(f"input {path}: not a CSV of numbers ({err})") from None
     else:
         raise ValueError(f"input: expected a .npy or .csv file, got {path.name!r}")
     if X.dtype.kind not in "fiu":
-        raise ValueError(f"input: expected numbers, got dtype {X.dtype}")
+        raise ValueError(f"input {path}: expected numbers, got dtype {X.dtype}")
     X = X.astype(np.float32)
     X = X[None, :, None] if X.ndim == 1 else X[..., None] if X.ndim == 2 else X
     if X.ndim != 3 or X.shape[1] < 2:
-        raise ValueError(f"input: expected (T,), (N, T) or (N, T, C) with T >= 2, got shape {X.shape}")
+        raise ValueError(f"input {path}: expected (T,), (N, T) or (N, T, C) with T >= 2, got shape {X.shape}")
     if not np.isfinite(X).all():
-        raise ValueError("input: contains NaN or inf")
+        raise ValueError(f"input {path}: contains NaN or inf")
     return X
+
+
+def read_checkpoint(path):
+    """(model, meta) from a checkpoint that ``train`` or ``detect`` wrote; a ValueError naming the file and what
+    is missing for anything else: another file (not an .npz archive, so NumPy never tries to unpickle it),
+    another .npz, or a meta without a key predict needs (``CHECKPOINT_META``, and the training length)."""
+    path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise ValueError(f"checkpoint {path}: not a numpy-attn checkpoint (not an .npz archive)")
+    state, meta = load_checkpoint(path)
+    missing = [key for key in CHECKPOINT_META if key not in meta]
+    if missing:
+        raise ValueError(f"checkpoint {path}: not a numpy-attn anomaly model: its meta lacks {', '.join(missing)}")
+    if meta["model"] not in MODELS:
+        raise ValueError(f"checkpoint {path}: unknown model {meta['model']!r} (expected one of {sorted(MODELS)})")
+    if "window" not in meta and "length" not in meta.get("config", {}):
+        raise ValueError(f"checkpoint {path}: its meta lacks the training length (window, or config.length)")
+    try:
+        model = MODELS[meta["model"]](input_dim=meta["input_dim"], **meta["model_kwargs"])
+    except TypeError as err:
+        raise ValueError(f"checkpoint {path}: its meta's model_kwargs do not fit {meta['model']} ({err})") from None
+    model.load_state_dict(state)
+    return model, meta
 
 
 def predict_file(checkpoint, input_path, out, log=print):
     """Score the series in ``input_path`` with a checkpoint written by ``train`` (or ``detect``); write
-    predictions.csv (index, probability, anomalous) and attention.npy (N, T) into ``out``.
+    predictions.csv (index, probability, anomalous) and attention.npy (N, T) into ``out``
+(``commands.output_folder``).
 
     The model was trained on series of one length L (meta: ``window``, or ``config.length``). Series of
     length L are scored whole. Longer ones are scored by windows of L sliding by the checkpoint's stride
@@ -194,9 +294,7 @@ def predict_file(checkpoint, input_path, out, log=print):
     from .localize import slide, step_scores  # here: localize and windows are predict's only, for long series
     from .windows import default_stride
 
-    state, meta = load_checkpoint(checkpoint)
-    if meta.get("model") not in MODELS:
-        raise ValueError(f"checkpoint {checkpoint}: not a numpy-attn anomaly model (meta {sorted(meta)})")
+    model, meta = read_checkpoint(checkpoint)
     X = read_series(input_path)
     if X.shape[-1] != meta["channels"]:
         raise ValueError(f"input: the model expects {meta['channels']} channel(s), got shape {X.shape}")
@@ -205,8 +303,6 @@ def predict_file(checkpoint, input_path, out, log=print):
     if T < length:
         raise ValueError(f"input: series of {T} steps are shorter than the {length} steps the model in "
                          f"{checkpoint} was trained on; give series of at least {length} steps")
-    model = MODELS[meta["model"]](input_dim=meta["input_dim"], **meta["model_kwargs"])
-    model.load_state_dict(state)
     if "series_scaler" in meta:  # a detect checkpoint: its model works in standard units of the normal series
         X = StandardScaler.from_dict(meta["series_scaler"]).transform(X)
     scaler = StandardScaler.from_dict(meta["scaler"])
@@ -222,11 +318,11 @@ def predict_file(checkpoint, input_path, out, log=print):
             score = step_scores(p, a, starts, T, meta.get("pool", 1))
             prob[n], alpha[n] = p.max(), score / score.sum() if score.sum() > 0 else 1.0 / T
         how = f" by windows of {length} steps (the training length) sliding by {stride}"
+    with output_folder(out, PREDICT_OUTPUTS) as folder:
+        rows = "\n".join(f"{i},{p:.6f},{int(p > 0.5)}" for i, p in enumerate(prob))
+        (folder / "predictions.csv").write_text("index,probability,anomalous\n" + rows + "\n")
+        np.save(folder / "attention.npy", alpha)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = "\n".join(f"{i},{p:.6f},{int(p > 0.5)}" for i, p in enumerate(prob))
-    (out / "predictions.csv").write_text("index,probability,anomalous\n" + rows + "\n")
-    np.save(out / "attention.npy", alpha)
     log(f"{len(prob)} series of {T} steps scored{how}: {int((prob > 0.5).sum())} flagged anomalous; "
         f"wrote {out / 'predictions.csv'} and {out / 'attention.npy'}")
     return prob, alpha

@@ -21,9 +21,6 @@ The recipe (``detect``):
 """
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +33,7 @@ from ..models import MODELS
 from . import plots
 from .anomaly import FEATURES, build_model, series_features
 from .checkpoint import save_checkpoint
+from .commands import output_folder
 from .detection_metrics import average_precision, labelled_ranges, ucr_hit
 from .injection import INJECTION_KINDS, SHORT_SPAN, inject
 from .localize import slide, step_scores, top_detections
@@ -47,6 +45,7 @@ from .windows import WINDOWS_IN_NORMAL, cut_windows, default_stride, default_win
 
 VAL_SHARE = 0.2  # share of the normal series held out for validation (at least 2 windows of it)
 TOP = 3  # detections marked in the figure and listed in metrics.json
+OUTPUTS = ("scores.csv", "detection.png", "metrics.json", "model.npz")
 
 
 @dataclass
@@ -219,29 +218,21 @@ def run_detect(normal_path, test_path, out, config=None, log=print):
     """``detect`` on two files (``series_file.read_long_series``); write into ``out``:
 
     scores.csv (index,score: one row per step of the test series), detection.png, metrics.json and
-    model.npz. Everything is written into a temporary folder beside ``out`` and moved in at the end, so
-    a run that fails leaves ``out`` as it was. Returns the metrics dict.
+    model.npz. Everything is written into a temporary folder beside ``out`` and moved in at the end
+    (``commands.output_folder``), so a run that fails leaves ``out`` as it was. Returns the metrics dict.
     """
     config = config or DetectConfig()
     config.check()
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out: {out} exists and is not a folder")
     normal, test = read_long_series(normal_path), read_long_series(test_path)
     if normal.values.shape[1] != test.values.shape[1]:
         raise ValueError(f"{test.path}: {test.values.shape[1]} channel(s), but the normal series {normal.path} "
                          f"has {normal.values.shape[1]}")
     plan_windows(normal.values, len(test.values), config)  # the lengths refused before anything is written
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with output_folder(out, OUTPUTS) as folder:
         started = time.perf_counter()
-        found = detect(normal.values, test.values, config, checkpoint=tmp / "model.npz", log=log)
+        found = detect(normal.values, test.values, config, checkpoint=folder / "model.npz", log=log)
         metrics = _metrics(found, normal, test, time.perf_counter() - started)
-        _write(tmp, found, test, metrics)
-        _move_into(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _write(folder, found, test, metrics)
     where = (f"after the first {found.normal_prefix} steps (the test series starts with the normal series)"
              if found.normal_prefix else "anywhere in the test series")
     hit = f"; UCR hit: {metrics['ucr_hit']}" if "ucr_hit" in metrics else ""
@@ -282,10 +273,3 @@ def _write(folder, found, test, metrics):
     plots.plot_detection(test.values, found.scores, folder / "detection.png", found.detections, spans,
                          normal_prefix=found.normal_prefix, zoom=2 * found.window,
                          title=f"{Path(test.path).name}: anomaly located at step {found.location}")
-
-
-def _move_into(tmp, out):
-    """Move the files of ``tmp`` into ``out`` (created when missing), each replacing its namesake."""
-    out.mkdir(exist_ok=True)
-    for path in tmp.iterdir():
-        os.replace(path, out / path.name)

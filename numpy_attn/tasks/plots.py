@@ -15,8 +15,13 @@ matplotlib.use("Agg")  # off-screen rendering: no display needed
 
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .._validate import as_float_array  # noqa: E402
+
+# One colour per channel of a signal. Red, purple and grey are left out: they draw the attention and the
+# anomalies, the anomaly score and the shaded stretches. More than seven channels reuse them in turn.
+CHANNEL_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 
 
 def _save(fig, path):
@@ -58,25 +63,45 @@ def show_attention(weights, path, x_labels=None, y_labels=None, title=None, cmap
     return _save(fig, path)
 
 
-def plot_heads(weights, path, x_labels=None, y_labels=None, title=None, cmap="viridis"):
-    """A grid of heatmaps, one per head, on one colour scale. weights: (H, Lq, Lk)."""
+def plot_heads(weights, path, x_labels=None, y_labels=None, title=None, cmap="viridis", span=None):
+    """A grid of heatmaps, one per head. weights: (H, Lq, Lk) over one series (Lq = Lk = T steps); span:
+    (start, end) of a stretch of it, the true anomaly, outlined on both axes, or None.
+
+    Each head has its own colour scale, from its smallest weight to its largest, with its own colour bar: a
+    softmax over T keys gives weights near 1 / T (0.002 for 500 steps), and a scale from 0 would paint every
+    head one flat colour.
+    """
     weights = as_float_array(weights, "plot_heads weights", ndim=3)
-    n_heads = weights.shape[0]
+    n_heads, n_q, n_k = weights.shape
+    if span is not None and not 0 <= span[0] < span[1] <= min(n_q, n_k):
+        raise ValueError(f"plot_heads span: expected (start, end) with 0 <= start < end <= {min(n_q, n_k)}, "
+                         f"got {span}")
     n_cols = math.ceil(math.sqrt(n_heads))
     n_rows = math.ceil(n_heads / n_cols)
-    fig = Figure(figsize=(4 * n_cols + 1, 3.5 * n_rows), layout="constrained")  # titles clear of tick labels
+    fig = Figure(figsize=(4.5 * n_cols, 3.5 * n_rows + 0.5), layout="constrained")  # titles clear of tick labels
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
-    vmin, vmax = min(0.0, float(weights.min())), max(float(weights.max()), 1e-12)  # one scale for every head
-    for head, ax in enumerate(axes):
-        if head < n_heads:
-            image = _heatmap(ax, weights[head], x_labels, y_labels, cmap, vmin, vmax)
-            ax.set_title(f"head {head}")
-        else:
-            ax.set_visible(False)
-    fig.colorbar(image, ax=list(axes))
+    for ax in axes[n_heads:]:
+        ax.set_visible(False)
+    for head, (ax, w) in enumerate(zip(axes, weights)):
+        fig.colorbar(_heatmap(ax, w, x_labels, y_labels, cmap, float(w.min()), float(w.max())), ax=ax)
+        ax.set_title(f"head {head}")
+        if span is not None:
+            _outline_span(ax, span)
+    if span is not None:
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center")
     if title is not None:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def _outline_span(ax, span):
+    """Dashed red lines at the edges of the steps [start, end) on both axes of a (queries, keys) heatmap:
+    the span's keys lie between the vertical lines, its queries between the horizontal ones."""
+    start, end = span
+    for i, edge in enumerate((start - 0.5, end - 0.5)):  # cell t covers t - 0.5 .. t + 0.5
+        ax.axvline(edge, color="tab:red", linestyle="--", linewidth=1.0,
+                   label=None if i else f"true anomaly, steps {start}-{end - 1}")
+        ax.axhline(edge, color="tab:red", linestyle="--", linewidth=1.0)
 
 
 def _signal_and_alpha(signal, alpha, span, who):
@@ -91,15 +116,19 @@ def _signal_and_alpha(signal, alpha, span, who):
 
 
 def _draw_signal_attention(ax, signal, alpha, span, title):
-    """The signal on ``ax`` (one line per channel), the attention as a red curve on a twin y-axis, the
-    true anomaly span shaded grey."""
+    """The signal on ``ax`` (each channel its own colour, named in the legend when there are several), the
+    attention as a red curve on a twin y-axis, the true anomaly span shaded grey."""
     steps = np.arange(signal.shape[0])
-    ax.plot(steps, signal, color="tab:blue", linewidth=1.0)
+    channels = signal.reshape(len(signal), -1)
+    for c in range(channels.shape[1]):
+        ax.plot(steps, channels[:, c], color=CHANNEL_COLOURS[c % len(CHANNEL_COLOURS)], linewidth=1.0,
+                label=f"channel {c}" if channels.shape[1] > 1 else None)
     ax.set_xlabel("time step")
-    ax.set_ylabel("signal", color="tab:blue")
+    ax.set_ylabel("signal", color="tab:blue" if channels.shape[1] == 1 else "black")
     if span is not None:
         ax.axvspan(span[0], span[1], color="grey", alpha=0.25, label="true anomaly")
-        ax.legend(loc="upper left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", fontsize="small")
     twin = ax.twinx()
     twin.plot(steps, alpha, "r--", linewidth=1.0)
     twin.fill_between(steps, alpha, color="tab:red", alpha=0.15)
@@ -141,8 +170,13 @@ def plot_normal_vs_anomalous(normal_signal, normal_alpha, anomalous_signal, anom
     return _save(fig, path)
 
 
-def plot_loss(history, path, title=None):
-    """Training curves: history maps a name ('train', 'val', ...) to one loss per epoch."""
+def plot_loss(history, path, title=None, best_epoch=None, chance_loss=None):
+    """Training curves: history maps a name ('train', 'val', ...) to one loss per epoch (from epoch 1).
+
+    best_epoch: the epoch whose weights were kept, marked by a dotted vertical line, or None; chance_loss:
+    the loss of always predicting the label frequencies (``training.History.chance_loss``), a dashed
+    horizontal line that a model which learned something ends below, or None.
+    """
     if not isinstance(history, dict) or not history:
         raise ValueError(f"plot_loss history: expected a non-empty dict of name -> list of losses, got {history!r}")
     fig = Figure(figsize=(8, 4.5))
@@ -152,6 +186,14 @@ def plot_loss(history, path, title=None):
         if losses.size == 0:
             raise ValueError(f"plot_loss history[{name!r}]: expected at least one loss, got an empty list")
         ax.plot(np.arange(1, losses.size + 1), losses, marker="o", markersize=3, label=str(name))
+    epochs = max(len(losses) for losses in history.values())
+    if best_epoch is not None:
+        if not 1 <= best_epoch <= epochs:
+            raise ValueError(f"plot_loss best_epoch: expected an epoch in 1..{epochs}, got {best_epoch!r}")
+        ax.axvline(best_epoch, color="black", linestyle=":", label=f"best epoch, {best_epoch} (its weights kept)")
+    if chance_loss is not None:
+        ax.axhline(chance_loss, color="grey", linestyle="--", label=f"chance ({chance_loss:.3f})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.legend()
@@ -190,7 +232,7 @@ def plot_detection(series, scores, path, detections, spans=(), normal_prefix=0, 
     steps = np.arange(len(series))
     fig = Figure(figsize=(14, 9), layout="constrained")
     ax_series, ax_score, ax_zoom = fig.subplots(3, 1)
-    colours = [f"C{c % 10}" for c in range(series.shape[1])]
+    colours = [CHANNEL_COLOURS[c % len(CHANNEL_COLOURS)] for c in range(series.shape[1])]
     for c, colour in enumerate(colours):
         ax_series.plot(steps, series[:, c], color=colour, linewidth=0.7, label=f"channel {c}")
     _shade_context(ax_series, spans, normal_prefix, detections)
@@ -214,6 +256,83 @@ def plot_detection(series, scores, path, detections, spans=(), normal_prefix=0, 
     for ax in (ax_series, ax_score):
         ax.set_xlim(0, len(series) - 1)
     ax_score.set_xlabel("time step")
+    if title is not None:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_confusion(matrix, class_names, path, title=None):
+    """A confusion matrix as a heatmap with its counts written in the cells: row i is the true class, column j
+    the predicted one (``classification_metrics.multiclass_confusion_matrix``). matrix: (K, K) counts;
+    class_names: the K names, on both axes."""
+    matrix = np.asarray(matrix)
+    K = len(class_names)
+    if matrix.shape != (K, K) or matrix.dtype.kind not in "iu":
+        raise ValueError(f"plot_confusion matrix: expected ({K}, {K}) integer counts for {K} class names, "
+                         f"got {matrix.dtype} {matrix.shape}")
+    fig = Figure(figsize=(2.5 + 0.6 * K, 2 + 0.6 * K), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=max(int(matrix.max()), 1))
+    names = [str(name) for name in class_names]
+    ax.set_xticks(np.arange(K), labels=names, rotation=45 if max(map(len, names)) > 3 else 0, ha="right")
+    ax.set_yticks(np.arange(K), labels=names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    dark = matrix > matrix.max() / 2  # white text on the dark cells
+    for i, j in np.ndindex(K, K):
+        ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color="white" if dark[i, j] else "black")
+    fig.colorbar(image, ax=ax, label="series")
+    if title is not None:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def channel_colours(C):
+    """C distinct colours, one per channel: ``CHANNEL_COLOURS`` up to 7 channels; beyond, where those would
+    repeat, C colours spread over the viridis map (blue to yellow, clear of the attention's red)."""
+    if C <= len(CHANNEL_COLOURS):
+        return list(CHANNEL_COLOURS[:C])
+    return [tuple(rgba) for rgba in matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, C))]
+
+
+def plot_class_attention(series, alphas, titles, path, title=None):
+    """One panel per series: each channel drawn in its own colour (one legend for all panels) and the
+    attention weights over the series as a dashed red curve on a twin axis, as in ``plot_signal_attention``.
+
+    series: a list of (T_n, C) arrays, C shared, T_n each its own; alphas: a list of (T_n,) attention rows;
+    titles: one per panel (e.g. the true and predicted class).
+    """
+    if not series or not len(series) == len(alphas) == len(titles):
+        raise ValueError(f"plot_class_attention: expected as many series, alphas and titles (at least one), got "
+                         f"{len(series)}, {len(alphas)} and {len(titles)}")
+    series = [as_float_array(np.asarray(x, dtype=np.float64), "plot_class_attention series", ndim=2) for x in series]
+    C = series[0].shape[1]
+    for x, a in zip(series, alphas):
+        if x.shape[1] != C or np.shape(a) != (len(x),):
+            raise ValueError(f"plot_class_attention: expected series (T, {C}) with alphas (T,), got {x.shape} "
+                             f"and {np.shape(a)}")
+    n_cols = min(len(series), 3)
+    n_rows = math.ceil(len(series) / n_cols)
+    fig = Figure(figsize=(5.5 * n_cols, 3.2 * n_rows + 0.6), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    colours = channel_colours(C)
+    for ax, x, alpha, panel_title in zip(axes, series, alphas, titles):
+        steps = np.arange(len(x))
+        for c, colour in enumerate(colours):
+            ax.plot(steps, x[:, c], color=colour, linewidth=1.0, label=f"channel {c}")
+        ax.set_xlabel("time step")
+        ax.set_ylabel("value")
+        ax.set_title(panel_title, fontsize="medium")
+        twin = ax.twinx()
+        twin.plot(steps, alpha, "r--", linewidth=1.0, label="attention")
+        twin.fill_between(steps, alpha, color="tab:red", alpha=0.15)
+        twin.set_ylim(0.0, 1.1 * float(np.max(alpha)) or 1.0)  # the weights sum to 1: scale to their peak
+        twin.set_ylabel("attention weight", color="tab:red")
+    for ax in axes[len(series):]:
+        ax.set_visible(False)
+    handles = axes[0].get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center", ncols=min(C + 1, 7),
+               fontsize="small")
     if title is not None:
         fig.suptitle(title)
     return _save(fig, path)

@@ -13,15 +13,16 @@ decides the class, so a model that works must put its attention there, and the h
     logits = W context + b                          (B, 3)      loss = cross-entropy
 """
 
-import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from .. import nn, optim
-from .._validate import as_generator
+from .._validate import as_generator, as_int
 from ..nn.multihead import self_attention_grad
 from . import plots
+from .commands import output_folder
 
 FILLER = ["the", "a", "movie", "film", "plot", "was", "is", "and", "actors", "story", "it", "this", "very",
           "quite", "music", "ending", "scene", "of"]
@@ -29,6 +30,7 @@ NEGATIVE = ["bad", "awful", "boring", "dull"]
 POSITIVE = ["good", "great", "superb", "fun"]
 VOCAB = ["<pad>"] + FILLER + NEGATIVE + POSITIVE
 CLASSES = ["negative", "positive", "neutral"]
+OUTPUTS = ("text_attention.png", "text_heads.png")
 
 
 def make_token_task(n, length=12, rng=None):
@@ -76,8 +78,19 @@ class TextAttentionClassifier(nn.Module):
 
 def train_text(out, n=3000, epochs=4, batch_size=32, lr=1e-2, seed=0, log=print):
     """Train on the token task, report test accuracy, save text_attention.png (pooling weights of a few
-    test sentences) and text_heads.png (each head's self-attention on one sentence) into ``out``."""
-    out = Path(out)
+    test sentences) and text_heads.png (each head's self-attention on one sentence) into ``out``
+    (``commands.output_folder``: both when the run finishes, neither when it fails). Returns the test accuracy
+    after the last epoch."""
+    epochs = as_int(epochs, "epochs", 1)
+    with output_folder(out, OUTPUTS) as folder:
+        accuracy, model, test_tokens = _train(n, epochs, batch_size, lr, seed, log)
+        _figures(folder, model, test_tokens[:6])
+    log(f"wrote {Path(out) / OUTPUTS[0]} and {Path(out) / OUTPUTS[1]}")
+    return accuracy
+
+
+def _train(n, epochs, batch_size, lr, seed, log):
+    """(test accuracy, the trained model, the test sentences) of a run on a fresh draw of the task."""
     rng = as_generator(seed)
     tokens, labels = make_token_task(n, rng=rng)
     test_tokens, test_labels = make_token_task(500, rng=rng)
@@ -94,25 +107,25 @@ def train_text(out, n=3000, epochs=4, batch_size=32, lr=1e-2, seed=0, log=print)
         logits, _ = model(test_tokens)
         accuracy = float((logits.argmax(1) == test_labels).mean())
         log(f"epoch {epoch}/{epochs}: train loss {np.mean(losses):.4f}, test accuracy {accuracy:.3f}")
-    sample = test_tokens[:6]
+    return accuracy, model, test_tokens
+
+
+def _figures(folder, model, sample):
+    """The pooling weights over ``sample`` (B, T) and each head's self-attention on its first sentence."""
     _, alpha = model(sample)
     words = [[VOCAB[t] for t in row] for row in sample]
-    plots.show_attention(alpha, out / "text_attention.png", x_labels=[f"pos {i}" for i in range(sample.shape[1])],
+    plots.show_attention(alpha, folder / OUTPUTS[0], x_labels=[f"pos {i}" for i in range(sample.shape[1])],
                          y_labels=[" ".join(w) for w in words], title="attention pooling over the tokens")
-    plots.plot_heads(model.self_attention_weights(sample[:1])[0], out / "text_heads.png", x_labels=words[0],
+    plots.plot_heads(model.self_attention_weights(sample[:1])[0], folder / OUTPUTS[1], x_labels=words[0],
                      y_labels=words[0], title="self-attention per head")
-    log(f"wrote {out / 'text_attention.png'} and {out / 'text_heads.png'}")
-    return accuracy
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="folder for the figures")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    train_text(args.out, epochs=args.epochs, seed=args.seed)
+    """``numpy-attn text`` (one parser for both ways in)."""
+    from .cli import main as cli_main  # here: the command line imports this module
+
+    return cli_main(["text", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
