@@ -1,23 +1,19 @@
 """Figures for attention: weight heatmaps (one head or many), attention drawn over a signal, loss curves.
 
-Every function draws off-screen (matplotlib's Agg backend, so it runs on a server or in CI), saves
-the figure to ``path`` (parent folders are created) and returns that path as a ``pathlib.Path``.
-Figures are built as ``matplotlib.figure.Figure`` objects, never through pyplot's global state, so
-nothing is left open after a call.
+Every function saves the figure to ``path`` (parent folders are created) and returns that path as a
+``pathlib.Path``. Figures are built as ``matplotlib.figure.Figure`` objects, never through pyplot's
+global state, so they draw off-screen with no display (on a server or in CI), nothing is left open after
+a call, and importing this module leaves pyplot's backend alone (a notebook keeps its inline figures).
 """
 
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # off-screen rendering: no display needed
-
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from .._validate import as_float_array  # noqa: E402
+from .._validate import as_float_array
 
 # One colour per channel of a signal. Red, purple and grey are left out: they draw the attention and the
 # anomalies, the anomaly score and the shaded stretches. More than seven channels reuse them in turn.
