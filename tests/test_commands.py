@@ -72,6 +72,10 @@ BAD_INPUTS = [  # (command's main, argv, what the one line must name)
     (cli.main, ["train", "--model", "gru"], "argument --model: invalid choice: 'gru'"),
     (cli.main, ["train", "--anomaly", "flat,wobble"], "argument --anomaly: expected kinds"),
     (cli.main, ["train", "--device", "cuda"], "needs --backend torch"),
+    (cli.main, ["train", "--data", "NOPE"], "NOPE"),  # archive data: a name that is not bundled
+    (cli.main, ["train", "--train", "nowhere_TRAIN.ts", "--test", "nowhere_TEST.ts"], "nowhere_TRAIN.ts"),
+    (cli.main, ["train", "--train", "nowhere_TRAIN.ts"], "give a bundled dataset's name, or train and test"),
+    (cli.main, ["train", "--data", "GunPoint", "--val-fraction", "2"], "argument --val-fraction"),
     (cli.main, ["train", "--out", "file"], "out: file is a file"),
     (cli.main, ["train", "--out", "mine"], "out: mine holds notes.txt"),
     (cli.main, ["train", "--nope"], "numpy-attn train: error: unrecognized arguments: --nope"),

@@ -238,11 +238,11 @@ def test_bad_checkpoints_are_refused_clearly(tmp_path):
         load_checkpoint(tmp_path / "missing.npz")
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 this is not really a zip archive")
-    with pytest.raises(ValueError, match="not a readable .npz"):
+    with pytest.raises(ValueError, match="not a numpy-attn checkpoint"):
         load_checkpoint(corrupt)
     single = tmp_path / "single.npy"
     np.save(single, np.zeros(3))
-    with pytest.raises(ValueError, match="not a readable .npz"):
+    with pytest.raises(ValueError, match="not a numpy-attn checkpoint"):
         load_checkpoint(single)
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, weight=np.zeros(3))

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import time
 import warnings
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -261,8 +260,6 @@ def read_checkpoint(path):
     is missing for anything else: another file (not an .npz archive, so NumPy never tries to unpickle it),
     another .npz, or a meta without a key predict needs (``CHECKPOINT_META``, and the training length)."""
     path = Path(path)
-    if path.is_file() and not zipfile.is_zipfile(path):
-        raise ValueError(f"checkpoint {path}: not a numpy-attn checkpoint (not an .npz archive)")
     state, meta = load_checkpoint(path)
     missing = [key for key in CHECKPOINT_META if key not in meta]
     if missing:

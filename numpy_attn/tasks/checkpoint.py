@@ -41,14 +41,14 @@ def load_checkpoint(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path!r}: no such file")
+    if not zipfile.is_zipfile(path):  # so NumPy never tries (and never advises) to unpickle another file
+        raise ValueError(f"checkpoint {path}: not a numpy-attn checkpoint (not an .npz archive)")
     try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single array, not an .npz archive")
-        with data:
+        with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"checkpoint {path!r}: not a readable .npz file ({err})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # NumPy's text may suggest unpickling
+        raise ValueError(f"checkpoint {path}: not a numpy-attn checkpoint (an .npz it cannot read: "
+                         f"{type(err).__name__})") from None
     if _FORMAT_KEY not in arrays or str(arrays[_FORMAT_KEY]) != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint {path!r}: not a {CHECKPOINT_FORMAT} file (written by save_checkpoint)")
     try:

@@ -7,9 +7,12 @@ with one line and 130 (``numpy_attn.tasks.commands``).
 """
 
 from dataclasses import fields
+from pathlib import Path
 
 from . import commands
+from . import classify
 from .anomaly import FEATURES, PREDICT_OUTPUTS, TRAIN_OUTPUTS, TrainConfig, predict_file, train
+from .checkpoint import load_checkpoint
 from .detect import OUTPUTS as DETECT_OUTPUTS, DetectConfig, bundled_pair, run_detect
 from .injection import INJECTION_KINDS
 from .synthetic import ANOMALY_KINDS
@@ -27,15 +30,37 @@ def _check(args):
     return 0 if check_all(args.seed, log=print) < 1e-6 else 1
 
 
+# Options train shares between the synthetic task and archive data, and the archive-only ones.
+SHARED = ("model", "features", "hidden", "epochs", "batch_size", "lr", "patience", "seed")
+ARCHIVE_ONLY = ("znorm", "schedule", "val_fraction", "min_validation", "missing")
+
+
 def _train(args):
+    if (args.data, args.train, args.test) != (None, None, None):
+        return _train_on_archive_data(args)
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "extra"})
     config.out = args.out or f"runs/{args.model}"
     train(config, log=_print)
     return 0
 
 
+def _train_on_archive_data(args):
+    """``train --data NAME`` or ``--train FILE --test FILE``: ``classify.run_classify``. A shared option left at
+    the synthetic task's default takes the archive task's (``classify.ClassifyConfig``)."""
+    if args.backend != "numpy":
+        raise ValueError(f"argument --backend: archive data trains on the NumPy backend only, got {args.backend!r}")
+    given = {name: getattr(args, name) for name in SHARED if getattr(args, name) != getattr(TrainConfig, name)}
+    given.update({name: getattr(args, name) for name in ARCHIVE_ONLY if getattr(args, name) is not None})
+    config = classify.ClassifyConfig(data=args.data, train=args.train, test=args.test, **given)
+    name = args.data or Path(args.train or args.test).name.split(".")[0]
+    classify.run_classify(config, args.out or f"runs/{name}", log=_print)
+    return 0
+
+
 def _predict(args):
-    predict_file(args.checkpoint, args.input, args.out, log=print)
+    _, meta = load_checkpoint(args.checkpoint)
+    score = classify.predict_file if meta.get("task") == classify.TASK else predict_file
+    score(args.checkpoint, args.input, args.out, log=print)
     return 0
 
 
@@ -85,7 +110,24 @@ def _add_train(sub):
     _add_model_options(p, model=TrainConfig.model, features=TrainConfig.features, epochs=TrainConfig.epochs,
                        batch_size=TrainConfig.batch_size, lr=TrainConfig.lr, hidden=TrainConfig.hidden,
                        patience=TrainConfig.patience, seed=TrainConfig.seed)
-    p.add_argument("--out", help=commands.out_help(TRAIN_OUTPUTS) + " (default: runs/MODEL)")
+    p.add_argument("--out", help=commands.out_help(TRAIN_OUTPUTS) + " (default: runs/MODEL, or runs/DATASET)")
+    archive = p.add_argument_group(
+        "archive data", "A UCR/UEA dataset instead of synthetic series: --data NAME (bundled) or --train FILE "
+                        "--test FILE (.ts, .tsv, .csv, .npz). The shared options left at the defaults above then "
+                        "take those of numpy_attn.tasks.classify.ClassifyConfig (bilstm-mha, 150 epochs, batch 16, "
+                        "patience 30); the synthetic-only options are not used.")
+    archive.add_argument("--data", help="a bundled dataset: GunPoint, ItalyPowerDemand, BasicMotions, JapaneseVowels")
+    archive.add_argument("--train", help="the training file")
+    archive.add_argument("--test", help="the test file")
+    archive.add_argument("--znorm", action="store_true", default=None, help="z-normalise each series first")
+    archive.add_argument("--schedule", choices=("cosine", "constant"), help="learning rate over the epochs "
+                                                                            "(default cosine)")
+    archive.add_argument("--val-fraction", type=commands.fraction, help="share of each class held out for "
+                                                                        "validation (default 0.2)")
+    archive.add_argument("--min-validation", type=commands.integer(1), help="fewest held-out series worth "
+                                                                            "validating on (default 50)")
+    archive.add_argument("--missing", choices=("error", "interpolate"), help="missing values in the files "
+                                                                              "(default error)")
 
 
 def _add_predict(sub):
@@ -93,7 +135,8 @@ def _add_predict(sub):
                  description="Scores each series with a checkpoint of numpy-attn train or detect.")
     p.add_argument("--checkpoint", required=True, help="model.npz written by numpy-attn train or detect")
     p.add_argument("--input", required=True, help=".npy of shape (T,), (N, T) or (N, T, C), or .csv with one "
-                                                  "series per row")
+                                                  "series per row; for an archive-data checkpoint also .ts, .tsv, "
+                                                  ".npz")
     p.add_argument("--out", default="predictions", help=commands.out_help(PREDICT_OUTPUTS))
 
 

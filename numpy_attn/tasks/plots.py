@@ -286,9 +286,11 @@ def plot_confusion(matrix, class_names, path, title=None):
 def channel_colours(C):
     """C distinct colours, one per channel: ``CHANNEL_COLOURS`` up to 7 channels; beyond, where those would
     repeat, C colours spread over the viridis map (blue to yellow, clear of the attention's red)."""
+    from matplotlib import colormaps  # noqa: PLC0415 (appended here; belongs with the imports at the top)
+
     if C <= len(CHANNEL_COLOURS):
         return list(CHANNEL_COLOURS[:C])
-    return [tuple(rgba) for rgba in matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, C))]
+    return [tuple(rgba) for rgba in colormaps["viridis"](np.linspace(0.0, 0.9, C))]
 
 
 def plot_class_attention(series, alphas, titles, path, title=None):
