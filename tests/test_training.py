@@ -520,3 +520,19 @@ def test_stratified_split_keeps_every_class_in_training():
 def test_stratified_split_refuses_a_bad_fraction(fraction):
     with pytest.raises(ValueError, match=r"fraction: expected a number in \[0, 1\)"):
         stratified_split(np.array([0, 1, 1]), fraction)
+
+
+def test_an_activation_that_overflows_stops_training_and_restores_the_weights():
+    """With a huge learning rate a transformer's weights stay finite after the step but overflow inside the
+    next forward, where a module's input check finds the inf: fit says so as a training failure, naming the
+    epoch, the batch and the lr, and gives the model back the weights it started with."""
+    from numpy_attn.models import TransformerClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((16, 6, 1)).astype(np.float32), (np.arange(16) % 2).astype(np.float32)
+    model = TransformerClassifier(d_model=8, nhead=2, num_layers=1, dim_feedforward=8, rng=0)
+    start = model.state_dict()
+    with pytest.raises(FloatingPointError, match=r"epoch 1, batch 2/2 \(lr 1e\+30\): an activation overflowed"):
+        fit(model, Adam(model.parameters(), lr=1e30), X, y, X, y, epochs=2, batch_size=8, rng=0)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, start[name], err_msg=name)

@@ -326,7 +326,7 @@ def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoc
     for batch, idx in enumerate(iterate_minibatches(len(y), batch_size, True, rng), start=1):
         where = f"epoch {epoch}, batch {batch}/{n_batches}"
         optimizer.zero_grad()
-        out, _ = model(*_inputs(X, lengths, idx))
+        out, _ = _forward(model, X, lengths, idx, f"{where} (lr {optimizer.lr:g})")
         _check_finite(out, f"{where}: the model's output")
         loss = loss_fn(out, _targets(y[idx], out))
         model.backward(loss_fn.backward())
@@ -340,6 +340,18 @@ def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoc
         if on_batch is not None:
             on_batch(epoch, batch, n_batches, loss)
     return total / len(y)
+
+
+def _forward(model, X, lengths, idx, where):
+    """``model`` on the batch ``idx``. X was checked finite, so a module that finds NaN or inf in its input
+    (its check's message says "contains NaN or inf") found it in an activation: the weights, finite but huge
+    after a step, overflowed inside the forward. That is a training failure, raised as FloatingPointError."""
+    try:
+        return model(*_inputs(X, lengths, idx))
+    except ValueError as err:
+        if "contains NaN or inf" not in str(err):
+            raise
+        raise FloatingPointError(f"{where}: an activation overflowed in the forward ({err})") from None
 
 
 def _targets(y, out):
