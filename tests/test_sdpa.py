@@ -228,7 +228,8 @@ def test_causal_hides_the_future(impl, data, b, L, S, e, j):
     v2[:, j] += data.draw(arrays((b, e), 1.0, 5.0), label="dv")
     out2, _ = impl.scaled_dot_product_attention(q, k2, v2, is_causal=True)
     np.testing.assert_array_equal(out2[:, :j], out[:, :j])
-    _, dk, dv = impl.scaled_dot_product_attention_backward(data.draw(upstream_grads(out.shape), label="grad_out"), cache)
+    grad_out = data.draw(upstream_grads(out.shape), label="grad_out")
+    _, dk, dv = impl.scaled_dot_product_attention_backward(grad_out, cache)
     assert np.all(dk[:, L:] == 0) and np.all(dv[:, L:] == 0)
 
 
@@ -335,7 +336,8 @@ def test_sdpa_module_is_the_kernel(problem):
 def test_sdpa_finite_differences(impl, shapes, mask, is_causal, scale):
     rng = np.random.default_rng(5)
     forward = lambda q, k, v: impl.scaled_dot_product_attention(q, k, v, mask, is_causal=is_causal, scale=scale)  # noqa
-    errors = check_function(forward, impl.scaled_dot_product_attention_backward, [rng.standard_normal(s) for s in shapes])
+    inputs = [rng.standard_normal(s) for s in shapes]
+    errors = check_function(forward, impl.scaled_dot_product_attention_backward, inputs)
     assert max(errors.values()) < FD_TOL, errors
 
 

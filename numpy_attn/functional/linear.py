@@ -11,8 +11,6 @@ Backward, for the upstream gradient g = dL/dy: (*, out):
 The fast twin is ``numpy_attn.kernels.linear``.
 """
 
-import numpy as np
-
 from .._validate import as_float_array, check_last_dim
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validate import as_float_array, as_generator, as_index_array, as_int
+from .._validate import as_generator, as_index_array, as_int
 
 ANOMALY_KINDS = ("flat", "zero", "noise", "spike")
 SPIKE_WIDTH = 3  # samples in a spike
