@@ -38,6 +38,10 @@ ARCHIVE_ONLY = ("znorm", "schedule", "val_fraction", "min_validation", "missing"
 def _train(args):
     if (args.data, args.train, args.test) != (None, None, None):
         return _train_on_archive_data(args)
+    archive_only = [name for name in ARCHIVE_ONLY if getattr(args, name) is not None]
+    if archive_only:
+        raise ValueError(f"argument --{archive_only[0].replace('_', '-')}: for archive data only (give --data NAME, "
+                         f"or --train FILE and --test FILE)")
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "extra"})
     config.out = args.out or f"runs/{args.model}"
     train(config, log=_print)
