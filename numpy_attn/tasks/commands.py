@@ -85,23 +85,22 @@ def integer(low):
 
 def positive_number(text):
     """An argparse type: a finite number > 0 (a learning rate; NaN and inf refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
+    return _number(text, lambda value: math.isfinite(value) and value > 0, "a finite number > 0")
 
 
 def fraction(text):
     """An argparse type: a number strictly between 0 and 1."""
+    return _number(text, lambda value: 0.0 < value < 1.0, "a fraction strictly between 0 and 1")
+
+
+def _number(text, accepts, expected):
+    """``float(text)`` when ``accepts`` it (text that is no number counts as NaN), else the argparse error."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction strictly between 0 and 1, got {text!r}")
+    if not accepts(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
 
 
