@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from numpy_attn.optim.optimizer import check_hyperparameter
-from numpy_attn.tasks.training import (History, chance_loss, check_fit_options, check_split, check_validation,
+from numpy_attn.tasks.training import (History, check_fit_options, check_split, check_validation,
                                        iterate_minibatches, training_stopped)
 
 
@@ -114,8 +114,7 @@ def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=3
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     criterion = torch.nn.BCELoss() if num_classes is None else torch.nn.CrossEntropyLoss()
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
-    history = History(chance_loss=chance_loss(train[1], train[1] if val is None else val[1], num_classes),
-                      monitor=monitor)
+    history = History.for_run(train[1], None if val is None else val[1], num_classes, monitor)
     kept_state = copy.deepcopy(model.state_dict())  # the starting weights, until an epoch is kept
     try:
         for epoch in range(1, epochs + 1):
@@ -131,8 +130,7 @@ def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=3
                 kept_state = copy.deepcopy(model.state_dict())
             if on_epoch:
                 on_epoch(epoch, train_loss, float("nan") if val_loss is None else val_loss)
-            if patience is not None and history.epochs_since_best >= patience:
-                history.stopped_early = epoch < epochs
+            if history.out_of_patience(patience, epochs):
                 break
     except FloatingPointError as error:
         model.load_state_dict(kept_state)

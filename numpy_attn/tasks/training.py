@@ -73,10 +73,24 @@ class History:
         loss = self.best_val_loss if self.val_loss or not self.train_loss else self.train_loss[-1]
         return loss < self.chance_loss
 
+    @classmethod
+    def for_run(cls, y_train, y_val, num_classes, monitor):
+        """An empty History whose chance loss is that of ``y_val`` (``y_train`` without validation)."""
+        y_scored = y_train if y_val is None else y_val
+        return cls(chance_loss=chance_loss(y_train, y_scored, num_classes), monitor=monitor)
+
     @property
     def epochs_since_best(self):
         """Epochs run since the kept one: what ``patience`` is measured against (0 without validation)."""
         return self.epochs_run - self.best_epoch
+
+    def out_of_patience(self, patience, epochs):
+        """Whether early stopping ends the run now: ``patience`` epochs in a row without a kept one (None:
+        never). Records ``stopped_early``: True when some of the ``epochs`` were left."""
+        if patience is None or self.epochs_since_best < patience:
+            return False
+        self.stopped_early = self.epochs_run < epochs
+        return True
 
     def record_epoch(self, train_loss, seconds, val_loss=None, val_accuracy=None):
         """Append one epoch; return True when its weights are the ones to keep from now on: without
@@ -260,8 +274,7 @@ def fit(
     check_fit_options(epochs, batch_size, patience, monitor)
     rng = as_generator(rng)
     loss_fn = BCELoss() if num_classes is None else CrossEntropyLoss()
-    history = History(chance_loss=chance_loss(train[1], train[1] if val is None else val[1], num_classes),
-                      monitor=monitor)
+    history = History.for_run(train[1], None if val is None else val[1], num_classes, monitor)
     kept_state = model.state_dict()  # the starting weights, until an epoch is kept
 
     with limit_blas_threads(blas_threads):  # see kernels/blas.py: one thread is the faster here
@@ -282,8 +295,7 @@ def fit(
                                                                  **scores})
                 if on_epoch is not None:
                     on_epoch(epoch, train_loss, float("nan") if val_loss is None else val_loss)
-                if patience is not None and history.epochs_since_best >= patience:
-                    history.stopped_early = epoch < epochs
+                if history.out_of_patience(patience, epochs):
                     break
         except FloatingPointError as error:
             model.load_state_dict(kept_state)
