@@ -15,7 +15,7 @@ whole training run. PyTorch's SDPA math backend does the same (its "safe softmax
 ``torch.nn.MultiheadAttention`` with ``need_weights=True`` returns NaN there instead. With no keys at all
 (S = 0) every row is such a row: out and dq are zero, A is (..., L, 0), as in PyTorch.
 
-The fast twin, tile by tile on every core, is ``numpy_attn.kernels.attention``.
+Its fast twin is ``numpy_attn.kernels.attention``.
 """
 
 import math

@@ -11,7 +11,7 @@ Backward, with d = g * weight the gradient reaching xhat and rstd = 1 / sqrt(var
     dx = rstd * (d - mean(d) - xhat * mean(d * xhat))   the two means are the paths through mu and var
     dweight = sum over rows of g * xhat,  dbias = sum over rows of g
 
-The fast twin is ``numpy_attn.kernels.layer_norm``.
+Its fast twin is ``numpy_attn.kernels.layer_norm``.
 """
 
 import math

@@ -8,7 +8,7 @@ Backward, for the upstream gradient g = dL/dy: (*, out):
     dL/dW = sum over rows of g^T x (out, in)
     dL/db = sum over rows of g     (out,)
 
-The fast twin is ``numpy_attn.kernels.linear``.
+Its fast twin is ``numpy_attn.kernels.linear``.
 """
 
 from .._validate import as_float_array, check_last_dim

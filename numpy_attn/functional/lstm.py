@@ -9,8 +9,7 @@ With hidden size H, the weights hold the four gates' rows in PyTorch's order i, 
 
 Backpropagation through time walks the steps backwards carrying dL/dh_t and dL/dc_t: h_t feeds the
 output at t and step t+1, c_t feeds step t+1 through f. ``lstm`` is a plain loop over ``lstm_cell``
-and ``lstm_backward`` a plain loop over ``lstm_cell_backward``; the fast twin, which runs both
-directions in one loop with few NumPy calls per step, is ``numpy_attn.kernels.lstm``.
+and ``lstm_backward`` a plain loop over ``lstm_cell_backward``. Its fast twin is ``numpy_attn.kernels.lstm``.
 """
 
 import numpy as np

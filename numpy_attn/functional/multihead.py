@@ -17,8 +17,8 @@ interleave the heads). Backward, with G = grad_out split into heads (B, L, H, dv
     dQ = einsum('bhnm,bmhd->bnhd', dS, K) * scale
     dK = einsum('bhnm,bnhd->bmhd', dS, Q) * scale
 
-Every head is ``scaled_dot_product_attention`` on its own (B, L, d) slices. The fast twin, which runs
-the same sums as matrix products tile by tile, is ``numpy_attn.kernels.multihead``.
+Every head is ``scaled_dot_product_attention`` on its own (B, L, d) slices. Its fast twin is
+``numpy_attn.kernels.multihead``.
 """
 
 import math

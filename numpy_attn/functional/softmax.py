@@ -9,7 +9,7 @@ Backward (vector-Jacobian products, g = dL/da):
     log_softmax:  dl_i/dx_j = delta_ij - a_j         ->  dx = g - a * sum_j g_j
 
 A row whose every entry is -inf (every position hidden) has no softmax (0/0). Here it is all zeros, so
-nothing flows through it and no NaN appears; the fast twin is ``numpy_attn.kernels.softmax``.
+nothing flows through it and no NaN appears. Its fast twin is ``numpy_attn.kernels.softmax``.
 """
 
 import numpy as np
