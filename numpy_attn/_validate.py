@@ -44,6 +44,12 @@ def check_ndim(x, name, ndim):
         raise ValueError(f"{name}: expected a {want} array, got shape {x.shape}")
 
 
+class NonFiniteError(ValueError):
+    """An array holds NaN or inf where it may not (``check_finite``, ``check_scores``). A ValueError, so a
+    caller that refuses bad input catches it as such; the training loop tells it apart: after its own input
+    check, a module that finds one has found it in an activation."""
+
+
 def check_finite(x, name):
     """Refuse NaN and +-inf in ``x``, naming the first bad index.
 
@@ -77,7 +83,7 @@ def _total(x):
 def _refuse_where(bad, name, what):
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name}: contains {what} (first at index {index})")
+        raise NonFiniteError(f"{name}: contains {what} (first at index {index})")
 
 
 def check_last_dim(x, name, size):

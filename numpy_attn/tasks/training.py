@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import functional as F
-from .._validate import as_float_array, as_generator
+from .._validate import NonFiniteError, as_float_array, as_generator
 from ..kernels.blas import limit_blas_threads
 from ..nn import BCELoss, CrossEntropyLoss
 from ..nn.lstm import as_lengths
@@ -356,13 +356,11 @@ def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoc
 
 def _forward(model, X, lengths, idx, where):
     """``model`` on the batch ``idx``. X was checked finite, so a module that finds NaN or inf in its input
-    (its check's message says "contains NaN or inf") found it in an activation: the weights, finite but huge
-    after a step, overflowed inside the forward. That is a training failure, raised as FloatingPointError."""
+    (``NonFiniteError``) found it in an activation: the weights, finite but huge after a step, overflowed
+    inside the forward. That is a training failure, raised as FloatingPointError."""
     try:
         return model(*_inputs(X, lengths, idx))
-    except ValueError as err:
-        if "contains NaN or inf" not in str(err):
-            raise
+    except NonFiniteError as err:
         raise FloatingPointError(f"{where}: an activation overflowed in the forward ({err})") from None
 
 
