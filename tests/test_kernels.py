@@ -8,10 +8,12 @@ A sum of n terms is off by at most n u sum|terms| (u = 1.1e-16); the sizes drawn
 a margin over that bound and still fails on any wrong or missing term.
 """
 
+import warnings
 from contextlib import contextmanager
 from unittest import mock
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -217,7 +219,7 @@ LENGTHS = st.one_of(st.integers(1, 6), st.integers(BLOCK - 1, 2 * BLOCK + 3))
 def lstm_error_scale(x, h0, w_ih, w_hh, bias):
     """The size of the terms of one pre-activation a = x W_ih^T + h W_hh^T + b (|h| <= 1 after a step): where
     a cancels to ~0 both twins are only good to u times this, as they sum it in different orders (the kernel
-    with pre-halved rows and the bias in the product)."""
+    with the sigmoid rows negated and the bias in the product)."""
     I, H = x.shape[-1], h0.shape[-1]
     b = 0.0 if bias is None else np.abs(bias).max()
     return I * np.abs(x).max() * np.abs(w_ih).max() + H * max(np.abs(h0).max(), 1.0) * np.abs(w_hh).max() + b
@@ -265,3 +267,22 @@ def test_lstm_kernel_is_the_textbook_where_the_gradient_grows_through_time():
     w_hh = np.full((D, 4 * H, H), -2.875)
     upstream = [rng.uniform(0.5, 3.5, s) for s in ((D, T, B, H), (D, B, H), (D, B, H))]
     assert_lstm_twins(x, h0, c0, w_ih, w_hh, bias, upstream)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_kernel_saturated_gates_are_exact_and_silent(dtype):
+    """Pre-activations of +-1e4: exp(-a) overflows to inf for the kernel's sigmoid gates, and 1 / (1 + inf) = 0
+    is the right sigmoid; every gate must come out exactly 0, 1 or -1, as the textbook's, with no overflow warning."""
+    rng = np.random.default_rng(0)
+    D, T, B, I, H = 2, 5, 3, 1, 4  # one input: a = +-1e4 x, no sum that could cancel
+    x = rng.choice([-1.0, 1.0], (D, T, B, I)).astype(dtype)
+    w_ih = rng.choice([-1e4, 1e4], (D, 4 * H, I)).astype(dtype)
+    w_hh = np.zeros((D, 4 * H, H), dtype)
+    zeros = np.zeros((D, B, H), dtype)
+    want, _ = F.lstm(x, zeros, zeros, w_ih, w_hh)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (out, h_n, c_n), (*_, z, _, _, _) = K.lstm(x, zeros, zeros, w_ih, w_hh)
+    assert set(np.unique(z)) <= {-1.0, 0.0, 1.0}
+    for got, expected in zip((out, h_n, c_n), want):
+        np.testing.assert_array_equal(got, expected)

@@ -4,7 +4,10 @@ per step. Each trick is described where it is used:
 
 - the weights are augmented to W = [W_hh | W_ih | b], so one product per step gives the whole
   pre-activation, bias included, and one product gives dL/dh_{t-1} with dL/dx_t (``_augmented_weights``);
-- the sigmoid rows are halved, so one tanh gives all four gates (sigmoid(a) = 0.5 tanh(a / 2) + 0.5);
+- the i, f, o rows are negated, so that one exp, one add and one divide give the three sigmoid gates,
+  sigmoid(a) = 1 / (1 + exp(-a)): NumPy's float32 exp is vectorised and its tanh much less so
+  (docs/performance.md), and this form is accurate to the last bits for every a, where
+  0.5 tanh(a / 2) + 0.5 rounds a tiny sigmoid to 0;
 - the gates are reordered [g | i | f | o] and every per-step array is kept with the batch last, so each
   gate is one contiguous block and each ufunc call runs on contiguous same-shape operands;
 - the backward walks the sequence in blocks of time steps and does each block's whole-array work (the
@@ -29,20 +32,21 @@ from .workspace import as_workspace
 LOOP_ORDER = [2, 0, 1, 3]  # loop gate k is PyTorch's gate LOOP_ORDER[k]
 
 
-def _augmented_weights(weight_ih, weight_hh, bias, halve_sigmoid_rows):
+def _augmented_weights(weight_ih, weight_hh, bias, negate_sigmoid_rows=False):
     """W = [W_hh | W_ih | b] (D, 4H, K), K = H + I (+ 1 with a bias), rows in loop order, so that
     a_t = W [h_{t-1}; x_t; 1]: one product per step gives the whole pre-activation, bias included (no
     separate input projection and no add per step), and in the backward W^T dL/da_t gives dL/dx_t with
     dL/dh_{t-1}, and sum_t dL/da_t [h_{t-1}; x_t; 1]^T every weight and bias gradient at once.
 
-    halve_sigmoid_rows: scale the i, f, o rows by 1/2, for sigmoid(a) = 0.5 * tanh(a / 2) + 0.5; the
-    forward then gets all four gates from one tanh. Halving is exact in binary floating point.
+    negate_sigmoid_rows: negate the i, f, o rows, so that the product gives the exponents of
+    sigmoid(a) = 1 / (1 + exp(-a)): the forward then gets the three sigmoid gates from one exp. Negating
+    is exact.
     """
     D, _, H = weight_hh.shape
     columns = [weight_hh, weight_ih] + ([bias[..., None]] if bias is not None else [])
     w = np.concatenate(columns, axis=-1).reshape(D, 4, H, -1)[:, LOOP_ORDER]  # fancy indexing: a new array
-    if halve_sigmoid_rows:
-        w[:, 1:] *= 0.5
+    if negate_sigmoid_rows:
+        w[:, 1:] *= -1
     return w.reshape(D, 4 * H, -1)
 
 
@@ -68,7 +72,7 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None):
     H = weight_hh.shape[-1]
     check_lstm_shapes(x.shape, H, weight_ih, weight_hh, bias, h0, c0)
     dtype, ws = x.dtype, as_workspace(workspace)
-    w = _augmented_weights(weight_ih, weight_hh, bias, halve_sigmoid_rows=True)  # (D, 4H, K)
+    w = _augmented_weights(weight_ih, weight_hh, bias, negate_sigmoid_rows=True)  # (D, 4H, K)
     u = ws.empty("lstm u", (T + 1, w.shape[-1], D, B), dtype)  # u[t] = [h_{t-1}; x_t; 1], and u[T, :H] = h_T
     u[:, H + I:] = 1
     u[:T, H:H + I] = _batch_last(x)
@@ -79,22 +83,24 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None):
     z = ws.empty("lstm z", (T, 4, H, D, B), dtype)  # after step t, z[t] holds the gates [g | i | f | o]
     tanh_c = ws.empty("lstm tanh_c", (T, H, D, B), dtype)
     ig = ws.empty("lstm ig", (H, D, B), dtype)
-    half = dtype.type(0.5)
+    one = dtype.type(1)
     # Per-step views made once, so the loop body is NumPy calls only; *_mm are (D, rows, B) for matmul.
     z_mm = z.reshape(T, 4 * H, D, B).transpose(0, 2, 1, 3)
-    for z_m, u_m, z_t, c_prev, c_t, tc_t, h_t in zip(
-            z_mm, u.transpose(0, 2, 1, 3), z, c, c[1:], tanh_c, u[1:, :H]):
-        np.matmul(w, u_m, out=z_m)  # every direction's W [h_{t-1}; x_t; 1] in one call: a_t, sigmoid rows halved
-        np.tanh(z_t, out=z_t)  # one tanh for all four gates
-        sig = z_t[1:]
-        np.multiply(sig, half, out=sig)
-        np.add(sig, half, out=sig)  # 0.5 * tanh(a / 2) + 0.5 = sigmoid(a): z_t = [g | i | f | o]
-        g, i, f, o = z_t
-        np.multiply(f, c_prev, out=c_t)
-        np.multiply(i, g, out=ig)
-        np.add(c_t, ig, out=c_t)  # c_t = f * c_{t-1} + i * g
-        np.tanh(c_t, out=tc_t)
-        np.multiply(o, tc_t, out=h_t)  # h_t = o * tanh(c_t), written where step t+1 reads it
+    with np.errstate(over="ignore"):  # exp(-a) = inf for a very negative a: 1 / (1 + inf) = 0, the right gate
+        for z_m, u_m, z_t, c_prev, c_t, tc_t, h_t in zip(
+                z_mm, u.transpose(0, 2, 1, 3), z, c, c[1:], tanh_c, u[1:, :H]):
+            np.matmul(w, u_m, out=z_m)  # every direction's W [h_{t-1}; x_t; 1] at once: [a_g | -a_i | -a_f | -a_o]
+            g, i, f, o = z_t
+            np.tanh(g, out=g)
+            sig = z_t[1:]
+            np.exp(sig, out=sig)  # one exp for the three sigmoid gates
+            np.add(sig, one, out=sig)
+            np.divide(one, sig, out=sig)  # 1 / (1 + exp(-a)) = sigmoid(a): z_t = [g | i | f | o]
+            np.multiply(f, c_prev, out=c_t)
+            np.multiply(i, g, out=ig)
+            np.add(c_t, ig, out=c_t)  # c_t = f * c_{t-1} + i * g
+            np.tanh(c_t, out=tc_t)
+            np.multiply(o, tc_t, out=h_t)  # h_t = o * tanh(c_t), written where step t+1 reads it
     out = np.moveaxis(u[1:, :H], (1, 2, 3), (3, 0, 2))  # (D, T, B, H), a view
     cache = (x.shape, weight_ih, weight_hh, bias, z, u, c, tanh_c)
     return (out, out[:, -1].copy(), np.moveaxis(c[T], 0, -1).copy()), cache
@@ -155,7 +161,7 @@ def lstm_backward(grad_out, grad_h_n, grad_c_n, cache, workspace=None):
     H = weight_hh.shape[-1]
     check_lstm_grads((D, T, B, H), grad_out, grad_h_n, grad_c_n)
     dtype, ws = z.dtype, as_workspace(workspace)
-    w_t = _augmented_weights(weight_ih, weight_hh, bias, halve_sigmoid_rows=False).transpose(0, 2, 1)  # (D, K, 4H)
+    w_t = _augmented_weights(weight_ih, weight_hh, bias).transpose(0, 2, 1)  # (D, K, 4H)
     K = w_t.shape[1]
     # gu[t] = dL/du_t = dL/d[h_{t-1}; x_t; 1]; gu[T, :H] = dL/dh_T from h_n
     gu = ws.empty("lstm_backward gu", (T + 1, K, D, B), dtype)
