@@ -8,6 +8,7 @@ A sum of n terms is off by at most n u sum|terms| (u = 1.1e-16); the sizes drawn
 a margin over that bound and still fails on any wrong or missing term.
 """
 
+import re
 import warnings
 from contextlib import contextmanager
 from unittest import mock
@@ -31,6 +32,13 @@ TWIN_TOL = 1e-12
 THREADS = st.sampled_from([1, 2, 3])
 ROW_BLOCK_BYTES = st.sampled_from([8, 100, 1 << 20])  # blocks of one row, of a few rows, all rows in one
 TILE_BYTES = st.sampled_from([8, 24, 40, 64, 200, 1 << 20])  # one row ... whole groups of matrices
+
+
+@contextmanager
+def row_blocks_of(block_bytes):
+    """Row blocks of about ``block_bytes``."""
+    with mock.patch.object(rows, "BLOCK_BYTES", block_bytes):
+        yield
 
 
 def assert_twins(kernel_results, textbook_results, names, scale):
@@ -72,8 +80,8 @@ def test_linear_kernel_is_the_textbook(data, lead, n_in, n_out, bias, threads):
 # --- softmax -----------------------------------------------------------------------------------------
 
 @given(data=st.data(), shape=shapes(1, 4), scale=st.sampled_from([1.0, 1e2, 1e4]), hidden=st.booleans(),
-       block_bytes=ROW_BLOCK_BYTES)
-def test_softmax_kernel_is_the_textbook(data, shape, scale, hidden, block_bytes):
+       block_bytes=ROW_BLOCK_BYTES, threads=THREADS)
+def test_softmax_kernel_is_the_textbook(data, shape, scale, hidden, block_bytes, threads):
     """Any axis; huge logits (the kernel's shifted path) and small ones (its unshifted path); -inf entries,
     whole rows of them included (hidden positions: weight 0)."""
     axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
@@ -83,24 +91,39 @@ def test_softmax_kernel_is_the_textbook(data, shape, scale, hidden, block_bytes)
     g = data.draw(upstream_grads(shape), label="upstream")
     want_a, cache = F.softmax(x, axis)
     want_dx = F.softmax_backward(g, cache)
-    with mock.patch.object(rows, "BLOCK_BYTES", block_bytes):
+    with row_blocks_of(block_bytes), num_threads(threads):
         a, cache = K.softmax(x, axis)
         dx = K.softmax_backward(g, cache)
     assert_close(a, want_a, tol=TWIN_TOL, name="a", scale=1.0)
     assert_close(dx, want_dx, tol=TWIN_TOL, name="dx", scale=np.abs(g).max() * shape[axis])
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_softmax_kernel_refuses_nan_and_inf_with_their_index_in_x(bad, threads):
+    """The kernel checks the scores inside its row blocks: a bad score in a later block, on another thread,
+    is still refused with its index in the whole array; -inf (a hidden position) is accepted."""
+    x = np.zeros((4, 3, 5))
+    x[0, 0, 0] = -np.inf
+    x[3, 1, 2] = bad
+    with row_blocks_of(8 * 5), num_threads(threads):  # one row a block
+        with pytest.raises(ValueError, match=re.escape("softmax input: contains NaN or +inf (first at index (3, 1, 2))")):
+            K.softmax(x)
+        x[3, 1, 2] = 0.0
+        assert np.isfinite(K.softmax(x)[0]).all()
+
+
 # --- layer_norm --------------------------------------------------------------------------------------
 
 @given(data=st.data(), lead=shapes(1, 2), norm=shapes(1, 2, min_side=2), affine=st.booleans(),
-       block_bytes=ROW_BLOCK_BYTES)
-def test_layer_norm_kernel_is_the_textbook(data, lead, norm, affine, block_bytes):
+       block_bytes=ROW_BLOCK_BYTES, threads=THREADS)
+def test_layer_norm_kernel_is_the_textbook(data, lead, norm, affine, block_bytes, threads):
     x = data.draw(arrays(lead + norm), label="x")
     w, b = (data.draw(arrays(norm), label=n) if affine else None for n in ("weight", "bias"))
     g = data.draw(upstream_grads(x.shape), label="upstream")
     want_y, cache = F.layer_norm(x, norm, w, b)
     want = F.layer_norm_backward(g, cache)
-    with mock.patch.object(rows, "BLOCK_BYTES", block_bytes):
+    with row_blocks_of(block_bytes), num_threads(threads):
         y, cache = K.layer_norm(x, norm, w, b)
         got = K.layer_norm_backward(g, cache)
     D = int(np.prod(norm))

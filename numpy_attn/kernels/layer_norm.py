@@ -3,19 +3,23 @@
 Tricks, in words:
 - every row of x, viewed as (N, D), is normalised on its own, so the work runs block by block over rows
   (``rows.py``): the passes a block takes (mean, centre, variance, scale, shift) find it in the CPU's
-  cache instead of streaming the whole array through memory once per pass;
+  cache instead of streaming the whole array through memory once per pass, and the blocks are shared out
+  among the cores; the backward's weight and bias gradients are summed per block, then over the blocks
+  in row order, so the sums do not depend on which thread took which block;
 - the sums over a row are ``einsum("nd->n")`` and ``einsum("nd,nd->n")``: a sum of products with no
   (N, D) temporary, grouped in blocks. (A BLAS product with a column of ones would sum as fast, but
   OpenBLAS may put two threads on it outside ``parallel.own_cores`` and leave its worker spinning
   afterwards, see ``blas.py``; einsum stays on the calling thread);
 - results are written in place into a few arrays made once, and the backward keeps one block-sized
-  temporary.
+  temporary per thread.
 """
+
+import threading
 
 import numpy as np
 
 from ..functional.layer_norm import check_layer_norm_args
-from .rows import as_rows, row_blocks
+from .rows import as_rows, for_row_blocks
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -30,7 +34,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     params = [p for p in (w, b) if p is not None]
     out = np.empty(rows.shape, np.result_type(rows, *params)) if params else xhat
     inv_d = 1.0 / max(rows.shape[1], 1)
-    for s in row_blocks(rows):
+
+    def block(s):
         c = np.subtract(rows[s], _row_sums(rows[s]) * inv_d, out=xhat[s])  # x - mean
         r = rstd[s]
         np.einsum("nd,nd->n", c, c, out=r[:, 0])  # sum((x - mean)^2), with no (rows, D) temporary
@@ -42,6 +47,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
         y = c if w is None else np.multiply(c, w, out=out[s])
         if b is not None:
             np.add(y, b, out=out[s])
+
+    for_row_blocks(block, rows)
     return out.reshape(x.shape), (xhat, rstd, w, b is not None, x.shape, normalized_shape)
 
 
@@ -57,24 +64,30 @@ def layer_norm_backward(grad_out, cache):
         raise ValueError(f"layer_norm grad_out: expected shape {shape} (the input's), got {grad_out.shape}")
     g = grad_out.reshape(xhat.shape)
     dx = np.empty(g.shape, np.result_type(g, xhat, *(() if w is None else (w,))))
-    grad_w, grad_b = (np.zeros(xhat.shape[1], dx.dtype) if p else None for p in (w is not None, has_bias))
     inv_d = 1.0 / max(xhat.shape[1], 1)
-    blocks = row_blocks(xhat)
-    scratch = np.empty((blocks[0].stop, xhat.shape[1]), dx.dtype) if blocks else None  # one block's temporary
-    for s in blocks:
+    partial = {}  # block start -> (its rows' dL/dweight, dL/dbias), summed over the blocks in row order below
+    scratch = {}  # thread -> one block's temporary
+
+    def block(s):
         xh, d = xhat[s], dx[s]
+        tmp = scratch.get(threading.get_ident())
+        if tmp is None or len(tmp) < len(xh):
+            tmp = scratch[threading.get_ident()] = np.empty(xh.shape, dx.dtype)
         if w is None:
             np.copyto(d, g[s])
         else:
             np.multiply(g[s], w, out=d)  # d: y = xhat * weight + bias
         mean_d = _row_sums(d) * inv_d
-        d -= np.multiply(xh, np.einsum("nd,nd->n", d, xh)[:, None] * inv_d, out=scratch[:len(xh)])  # xhat mean(d xhat)
+        d -= np.multiply(xh, np.einsum("nd,nd->n", d, xh)[:, None] * inv_d, out=tmp[:len(xh)])  # xhat mean(d xhat)
         d -= mean_d
         d *= rstd[s]
-        if w is not None:
-            grad_w += np.einsum("nd,nd->d", g[s], xh)  # dy/dweight = xhat, summed over the block's rows
-        if has_bias:
-            grad_b += np.einsum("nd->d", g[s])  # dy/dbias = 1
+        partial[s.start] = (None if w is None else np.einsum("nd,nd->d", g[s], xh),  # dy/dweight = xhat
+                            np.einsum("nd->d", g[s]) if has_bias else None)  # dy/dbias = 1
+
+    blocks = for_row_blocks(block, xhat)
+    zero = np.zeros(xhat.shape[1], dx.dtype)
+    grad_w = sum((partial[s.start][0] for s in blocks), zero) if w is not None else None
+    grad_b = sum((partial[s.start][1] for s in blocks), zero) if has_bias else None
     return (dx.reshape(shape), *(None if p is None else p.reshape(normalized_shape) for p in (grad_w, grad_b)))
 
 
