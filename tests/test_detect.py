@@ -14,7 +14,7 @@ from numpy_attn.tasks.anomaly import build_model
 from numpy_attn.tasks.checkpoint import load_checkpoint, save_checkpoint
 from numpy_attn.tasks.cli import main
 from numpy_attn.tasks.detect import DetectConfig, detect, normal_prefix_length, run_detect
-from numpy_attn.tasks.detect_study import repair, scale_stretch, time_stretch
+from numpy_attn.tasks.detect_study import SPEEDS, repair, scale_stretch, speed_response, time_stretch
 from numpy_attn.tasks.detection_metrics import average_precision, labelled_ranges, ucr_hit, ucr_margin, ucr_region
 from numpy_attn.tasks.discord import matrix_profile, profile_step_scores, top_discord
 from numpy_attn.tasks.injection import FACTOR, INJECTION_KINDS, INJECTIONS, ease, inject
@@ -447,11 +447,24 @@ def test_planted_changes_are_continuous_and_labelled():
     np.testing.assert_array_equal(y[300:], x[300:])
     assert np.abs(np.diff(y[:, 0])).max() < 2.5 * np.abs(np.diff(x[:, 0])).max()  # no jump
     assert np.ptp(y[225:275]) > 1.9 * np.ptp(x[225:275])
-    y, labels = time_stretch(x, 100, 300, 1.5)
-    assert len(y) == 750 and labelled_ranges(labels) == [(100, 549)]
-    np.testing.assert_array_equal(y[550:], x[400:])
-    assert y[100, 0] == x[100, 0] and y[549, 0] == x[399, 0]  # starts and ends on the recording's values
-    assert dominant_period(y[100:550]) == 75  # played 1.5 times slower
+
+@pytest.mark.parametrize("factor, period", [(1.5, 75), (2.0, 100), (1 / 1.5, 33), (0.5, 25)])
+def test_time_stretch_eases_into_and_out_of_the_new_tempo(factor, period):
+    ramp = np.arange(1000.0)[:, None]  # y_t = the step of the recording that step t plays
+    y, labels = time_stretch(ramp, 200, 300, factor)
+    (first, last), = labelled_ranges(labels)
+    n = last - first + 1
+    assert first == 200 and len(y) == 1000 + n - 300
+    np.testing.assert_array_equal(y[:200], ramp[:200])
+    np.testing.assert_array_equal(y[200 + n :], ramp[500:])  # the rest of the recording, moved
+    assert y[200, 0] == 200 and y[199 + n, 0] == 499  # starts and ends on the recording's own samples
+    speed = np.diff(y[199 : 201 + n, 0])  # samples read per step: 1 at both ends, 1 / factor in the middle
+    assert abs(speed[0] - 1) < 0.05 and abs(speed[-1] - 1) < 0.05
+    np.testing.assert_allclose(speed[n // 4 + 1 : n - n // 4], 1 / factor, rtol=0.03)
+    assert (np.abs(np.diff(speed)) < 2 * abs(1 / factor - 1) / (n // 4)).all()  # eased: no jump in speed
+    y, labels = time_stretch(sine(1400, 50)[:, None], 200, 600, factor)  # a sine of period 50 ...
+    n = int(labels.sum())
+    assert abs(dominant_period(y[200 + n // 4 : 200 + 3 * n // 4]) - period) <= 1  # ... beats at 50 factor
 
 
 def test_repair_replaces_a_labelled_range_by_a_smooth_curve():
@@ -462,3 +475,20 @@ def test_repair_replaces_a_labelled_range_by_a_smooth_curve():
     repaired = repair(noisy, labels)
     np.testing.assert_array_equal(repaired[:197], noisy[:197])
     np.testing.assert_allclose(repaired, x, atol=1e-2)  # a cubic through 18 steps of a period of 80
+
+
+class SlopeMeter(SpikeFinder):
+    """A stand-in detector whose P(anomalous) is the window's mean |dx| (its input's second feature)."""
+
+    def __call__(self, x):
+        return np.abs(x[..., 1]).mean(axis=1), np.full(x.shape[:2], 1 / x.shape[1])
+
+
+def test_speed_response_plays_the_normal_series_at_each_speed():
+    identity = lambda C: {"mean": [0.0] * C, "scale": [1.0] * C}  # noqa: E731
+    found = types.SimpleNamespace(model=SlopeMeter(), window=40,
+                                  meta={"series_scaler": identity(1), "scaler": identity(2), "features": "diff"})
+    response = speed_response(found, sine(600, 100)[:, None])
+    assert list(response) == list(SPEEDS)
+    for speed, p in response.items():  # mean |dx| of a sine read at speed v: v times that of the sine itself
+        assert p == pytest.approx(speed * response[1.0], rel=0.05), speed
