@@ -8,6 +8,7 @@ A sum of n terms is off by at most n u sum|terms| (u = 1.1e-16); the sizes drawn
 a margin over that bound and still fails on any wrong or missing term.
 """
 
+import importlib
 import re
 import warnings
 from contextlib import contextmanager
@@ -27,6 +28,9 @@ from numpy_attn.kernels.lstm import BLOCK
 from numpy_attn.kernels import parallel, rows
 from numpy_attn.kernels.workspace import Workspace
 from test_sdpa import sdpa_problems
+
+# The module, not the function ``numpy_attn.kernels.lstm`` that the package's namespace holds under that name.
+lstm_kernel = importlib.import_module("numpy_attn.kernels.lstm")
 
 TWIN_TOL = 1e-12
 THREADS = st.sampled_from([1, 2, 3])
@@ -75,6 +79,22 @@ def test_linear_kernel_is_the_textbook(data, lead, n_in, n_out, bias, threads):
     mx, mw, mg = (np.abs(a).max() for a in (x, w, g))
     assert_close(y, want_y, tol=TWIN_TOL, name="y", scale=n_in * mx * mw + (np.abs(b).max() if bias else 0))
     assert_twins(got, want, ("grad_x", "grad_weight", "grad_bias"), scale=max(n_out, rows_n) * mg * max(mx, mw))
+
+
+# --- tanh --------------------------------------------------------------------------------------------
+
+@given(data=st.data(), shape=shapes(1, 4), block_bytes=ROW_BLOCK_BYTES, threads=THREADS)
+def test_tanh_kernel_is_the_textbook_to_the_last_bit(data, shape, block_bytes, threads):
+    """The same calls in the same order on every value, whichever block and thread computes it: equal, not close."""
+    x = data.draw(arrays(shape), label="x") * 4
+    g = data.draw(upstream_grads(shape), label="upstream")
+    want_t, cache = F.tanh(x)
+    want_dx = F.tanh_backward(g, cache)
+    with row_blocks_of(block_bytes), num_threads(threads):
+        t, cache = K.tanh(x)
+        dx = K.tanh_backward(g, cache)
+    np.testing.assert_array_equal(t, want_t)
+    np.testing.assert_array_equal(dx, want_dx)
 
 
 # --- softmax -----------------------------------------------------------------------------------------
@@ -290,6 +310,20 @@ def test_lstm_kernel_is_the_textbook_where_the_gradient_grows_through_time():
     w_hh = np.full((D, 4 * H, H), -2.875)
     upstream = [rng.uniform(0.5, 3.5, s) for s in ((D, T, B, H), (D, B, H), (D, B, H))]
     assert_lstm_twins(x, h0, c0, w_ih, w_hh, bias, upstream)
+
+
+@given(directions=st.integers(1, 2), length=st.integers(1, 9), batch=st.integers(1, 3), hidden=st.integers(1, 3),
+       copy_bytes=st.sampled_from([1, 40, 100, 1 << 15]), batch_first=st.booleans())
+def test_lstm_copy_output_puts_each_direction_in_time_order(directions, length, batch, hidden, copy_bytes, batch_first):
+    """Blocks of one step, of a few with a shorter last one, and all steps at once; a time-major output or a
+    batch-first one's (T, B, D*H) view: the reverse direction's reading step T-1-t lands at time t."""
+    D, T, B, H = directions, length, batch, hidden
+    out_d = np.arange(D * T * B * H, dtype=float).reshape(D, T, B, H)
+    want = np.concatenate([out_d[0]] + ([out_d[1][::-1]] if D == 2 else []), axis=-1)  # (T, B, D*H)
+    output = np.full((B, T, D * H) if batch_first else (T, B, D * H), np.nan)
+    with mock.patch.object(lstm_kernel, "COPY_BYTES", copy_bytes):
+        lstm_kernel.copy_output(out_d, output.swapaxes(0, 1) if batch_first else output)
+    np.testing.assert_array_equal(output.swapaxes(0, 1) if batch_first else output, want)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,6 +1,8 @@
-"""Parameter-free elementwise layers, each a thin module around a functional pair: Tanh, Sigmoid, ReLU."""
+"""Parameter-free elementwise layers, each a thin module around a functional pair: Tanh (its kernel twin),
+Sigmoid, ReLU."""
 
 from .. import functional as F
+from .. import kernels as K
 from .module import Module
 
 
@@ -20,7 +22,7 @@ class _Elementwise(Module):
 class Tanh(_Elementwise):
     """y = tanh(x), any shape."""
 
-    fn, fn_backward = staticmethod(F.tanh), staticmethod(F.tanh_backward)
+    fn, fn_backward = staticmethod(K.tanh), staticmethod(K.tanh_backward)
 
 
 class Sigmoid(_Elementwise):

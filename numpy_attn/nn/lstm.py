@@ -11,6 +11,7 @@ import numpy as np
 from .. import functional as F
 from .. import kernels as K
 from .._validate import as_float_array, as_generator, as_module_input, check_dtype, check_probability
+from ..kernels.lstm import copy_output as copy_lstm_output
 from ..kernels.workspace import Workspace
 from . import init
 from .module import Module
@@ -263,11 +264,10 @@ class LSTM(Module):
     def _layer(self, layer, seq, h0, c0, out, _):
         """One layer over the whole batch, both directions in one ``kernels.lstm`` loop: seq (T, B, in), h0, c0
         (D, B, H) -> (h_n, c_n (D, B, H), cache), the output written into out (T, B, D*H) in time order."""
-        D, H, ws = len(self._suffixes), self.hidden_size, self._workspaces[layer]
+        D, ws = len(self._suffixes), self._workspaces[layer]
         xs = np.stack(_in_reading_order([seq] * D), out=ws.empty("LSTM input", (D,) + seq.shape, seq.dtype))
         (out_d, h_n, c_n), cache = K.lstm(xs, h0, c0, *self._stacked_weights(layer), workspace=ws)  # (D, T, B, H)
-        for d, a in enumerate(_in_reading_order(out_d)):
-            out[..., d * H:(d + 1) * H] = a
+        copy_lstm_output(out_d, out)
         return h_n, c_n, cache
 
     def _packed_layer(self, layer, seq, h0, c0, out, packing):
