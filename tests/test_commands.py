@@ -129,8 +129,10 @@ def test_bad_input_gets_one_line_and_writes_nothing(workdir, capsys, main, argv,
     assert snapshot(workdir) == before  # --out absent or untouched, no temporary folder left
 
 
-def test_ctrl_c_keeps_the_best_checkpoint_and_says_so_in_one_line(tmp_path):
-    """A real SIGINT, once the first checkpoint exists (in the run's temporary folder beside --out)."""
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_keeps_the_best_checkpoint_and_says_so_in_one_line(tmp_path, signum, status):
+    """A real SIGINT (Ctrl-C), or a SIGTERM (``kill``), once the first checkpoint exists (in the run's temporary
+    folder beside --out): the same line, the checkpoint kept, no temporary folder left; 128 + the signal."""
     out = tmp_path / "run"
     run = subprocess.Popen([sys.executable, "-m", "numpy_attn", "train", *TINY, "--samples", "200", "--epochs", "200",
                             "--patience", "200", "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -139,8 +141,8 @@ def test_ctrl_c_keeps_the_best_checkpoint_and_says_so_in_one_line(tmp_path):
     while not glob.glob(str(tmp_path / ".run.tmp-*" / "model.npz")) and run.poll() is None:
         assert time.monotonic() < deadline, "no checkpoint after 60 s"
         time.sleep(0.05)
-    run.send_signal(signal.SIGINT)
-    assert run.wait(timeout=60) == 130
+    run.send_signal(signum)
+    assert run.wait(timeout=60) == status
     lines = run.stderr.read().splitlines()
     line = re.fullmatch(rf"numpy-attn train: interrupted at epoch (\d+); best checkpoint, epoch (\d+), kept at "
                         rf"{re.escape(str(out / 'model.npz'))}", lines[0])

@@ -160,7 +160,7 @@ def train(config, log=print):
             save_checkpoint(folder / "model.npz", model, {**meta, "best_epoch": history.best_epoch})
             report = _evaluate(folder, model, config, history, seconds, data, test_idx, X)
     except Interrupted as stop:
-        raise Interrupted(_interrupted(stop, progress.epoch), stop.kept) from None
+        raise Interrupted(_interrupted(stop, progress.epoch), stop.kept, stop.status) from None
     log("test: " + ", ".join(f"{k} {report[k]:.4f}" for k in
                              ("accuracy", "precision", "recall", "f1", "roc_auc", "attention_accuracy",
                               "attention_peak_accuracy")))

@@ -10,7 +10,8 @@ kernel-regression example (``python -m numpy_attn.tasks.kernel_regression``).
    in, so the two never mix.
 3. An error or Ctrl-C ends a command with one line on stderr (``run``): ``PROG: error: ...`` and exit status
    2 for a bad option, file or value (ValueError, OSError, FloatingPointError, MemoryError),
-   ``PROG: interrupted; ...`` and 130 for Ctrl-C (128 + SIGINT, the shell's convention). Any other exception
+   ``PROG: interrupted; ...`` and 130 for Ctrl-C (128 + SIGINT, the shell's convention). SIGTERM (``kill``, a
+   job scheduler's stop) stops a run as Ctrl-C does, with exit status 143 (128 + SIGTERM). Any other exception
    is a bug, and keeps its traceback. NumPy's warnings of overflow and invalid values are not printed: the
    trainers check every output, gradient and weight, and stop with the one line that says where.
 """
@@ -20,14 +21,16 @@ import math
 import os
 import secrets
 import shutil
+import signal
 import sys
+import threading
 import warnings
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 USER_ERRORS = (ValueError, OSError, FloatingPointError, MemoryError)
 NUMPY_FLOAT_WARNINGS = "(overflow|invalid value|divide by zero) encountered"  # NumPy's RuntimeWarnings, e.g. in matmul
-EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143
 
 
 class UsageError(ValueError):
@@ -40,11 +43,23 @@ class UsageError(ValueError):
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C, with the line to print (what the run kept, or that it wrote nothing); ``kept``: the path of the
-    file the run kept (``output_folder``), or None."""
+    file the run kept (``output_folder``), or None; ``status``: the exit status (``exit_status``)."""
 
-    def __init__(self, line, kept=None):
+    def __init__(self, line, kept=None, status=EXIT_INTERRUPTED):
         super().__init__(line)
-        self.kept = kept
+        self.kept, self.status = kept, status
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised by ``run``'s handler where the run is: it stops the run as Ctrl-C does."""
+
+    status = EXIT_TERMINATED
+
+
+def exit_status(stop):
+    """The exit status for a KeyboardInterrupt ``stop``: 143 for SIGTERM (``Terminated``, or an ``Interrupted``
+    that came from one), 130 for Ctrl-C."""
+    return getattr(stop, "status", EXIT_INTERRUPTED)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -148,19 +163,39 @@ def run(parser, argv=None):
     with one line on stderr (see the module docstring)."""
     prog = parser.prog
     try:
-        args, unknown = parser.parse_known_args(argv)
-        prog = args.prog
-        if unknown:  # parse_args would blame the main parser: name the command they were given to
-            raise UsageError(prog, f"unrecognized arguments: {' '.join(unknown)}")
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", NUMPY_FLOAT_WARNINGS, RuntimeWarning)
-            return args.run(args)
+        with _sigterm_raises_terminated():
+            args, unknown = parser.parse_known_args(argv)
+            prog = args.prog
+            if unknown:  # parse_args would blame the main parser: name the command they were given to
+                raise UsageError(prog, f"unrecognized arguments: {' '.join(unknown)}")
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", NUMPY_FLOAT_WARNINGS, RuntimeWarning)
+                return args.run(args)
     except UsageError as err:
         return _say(err.prog, f"error: {err}", EXIT_ERROR)
     except USER_ERRORS as err:
         return _say(prog, f"error: {err}", EXIT_ERROR)
     except KeyboardInterrupt as stop:
-        return _say(prog, str(stop) or "interrupted; nothing written", EXIT_INTERRUPTED)
+        return _say(prog, str(stop) or "interrupted; nothing written", exit_status(stop))
+
+
+@contextmanager
+def _sigterm_raises_terminated():
+    """For the length of the block, SIGTERM raises ``Terminated`` in the main thread (Python's default ends the
+    process at once, leaving the run's temporary folder behind); the previous handler afterwards. Signals
+    reach only the main thread, so elsewhere (a command run from a thread) the block changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated("interrupted by SIGTERM; nothing written")
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _say(prog, message, status):
@@ -178,7 +213,8 @@ def output_folder(out, writes, keep_if_interrupted=None):
     block runs, so a run never deletes what it did not write. Missing parent folders are created.
     When the block ends normally, ``out`` (created when missing) holds exactly the new files: each replaces its
     namesake and the old files without one are removed, only now. When the block raises, the new folder is
-    deleted (with the parents created for it) and ``out`` is untouched; Ctrl-C becomes ``Interrupted``.
+    deleted (with the parents created for it) and ``out`` is untouched; Ctrl-C (or SIGTERM, ``Terminated``)
+    becomes ``Interrupted``, with the exit status it calls for.
     keep_if_interrupted: the name of a file the run keeps whole as it goes (the best checkpoint so far, saved
     by rename): on Ctrl-C, when it exists, it alone moves into ``out`` as the run's set, and ``Interrupted``
     says where.
@@ -194,17 +230,18 @@ def output_folder(out, writes, keep_if_interrupted=None):
         yield folder
         _move_in(folder, out)
         moved_in = True
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        status = exit_status(stop)
         kept = folder / keep_if_interrupted if keep_if_interrupted else None
         if kept is None or not kept.is_file():
-            raise Interrupted("interrupted; nothing written") from None
+            raise Interrupted("interrupted; nothing written", status=status) from None
         for path in folder.iterdir():
             if path != kept:
                 path.unlink()  # e.g. the next checkpoint, half-written when Ctrl-C came
         _move_in(folder, out)
         moved_in = True
         kept_at = Path(given) / kept.name
-        raise Interrupted(f"interrupted; {kept_at} kept", kept_at) from None
+        raise Interrupted(f"interrupted; {kept_at} kept", kept_at, status) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         if not moved_in:
