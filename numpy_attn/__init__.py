@@ -4,7 +4,7 @@ Three parts:
 
 - the textbook: ``functional`` (every op and its backward in plain NumPy, written to be read), ``nn``
   (modules that mirror ``torch.nn``), ``optim``, ``models`` (the classifiers) and ``gradcheck``;
-- the speed wing: ``kernels``, the fast twins of six textbook ops and their machinery (tiles, threads,
+- the speed wing: ``kernels``, the fast twins of seven textbook ops and their machinery (tiles, threads,
   kept arrays), each tested equal to its twin; ``nn`` runs them;
 - the tasks: ``tasks`` (the synthetic anomaly task, the training loop, checkpoints, metrics, plots, the
   ``numpy-attn`` command) and ``datasets`` (readers and bundled series of the UCR/UEA archives).
