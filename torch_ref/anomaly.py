@@ -53,6 +53,5 @@ def _saving(twin, np_model, checkpoint, meta, on_epoch):
 def np_model_kwargs(np_model):
     """The constructor arguments the twins share: the BiLSTM models' hidden size, the channels read one by one
     (``bilstm-attention``), the number of classes."""
-    kwargs = {key: getattr(np_model, name) for key, name in (("hidden_dim", "hidden_dim"), ("channels", "channels"))
-              if hasattr(np_model, name)}
+    kwargs = {name: getattr(np_model, name) for name in ("hidden_dim", "channels") if hasattr(np_model, name)}
     return {**kwargs, "num_classes": getattr(np_model, "num_classes", None)}
