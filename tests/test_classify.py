@@ -212,6 +212,8 @@ def test_a_bundled_dataset_by_name(tmp_path):
     (dict(data="GunPoint", patience=0), "patience: expected an integer >= 1"),
     (dict(data="GunPoint", lr=float("nan")), "lr: expected a positive learning rate"),
     (dict(data="GunPoint", lr=0), "lr: expected a positive learning rate"),
+    (dict(data="GunPoint", noise=-0.5), "noise: expected a finite standard deviation >= 0"),
+    (dict(data="GunPoint", noise=float("inf")), "noise: expected a finite standard deviation >= 0"),
     (dict(data="GunPoint", val_fraction=1.0), r"val_fraction: expected a share in \[0, 1\)"),
     (dict(data="GunPoint", seed=-1), "seed: expected an integer >= 0"),
     (dict(data="GunPoint", missing="drop"), "missing: expected one of"),
@@ -260,6 +262,21 @@ def test_labels_outside_the_class_names_are_refused(tiny_files):
     data = load_data(ClassifyConfig(train=str(tiny_files[0]), test=str(tiny_files[1])))
     with pytest.raises(ValueError, match=r"train: label 'low' is not one of the class names \['high', 'mid'\]"):
         classify(data.train, data.test, ("high", "mid"), ClassifyConfig(data="Tiny", **TINY))
+
+
+def test_noise_reaches_training_and_is_seeded(tiny_files):
+    """ClassifyConfig.noise is fit's: the same seed and noise train the same weights, no noise (the default)
+    other ones."""
+    data = load_data(ClassifyConfig(train=str(tiny_files[0]), test=str(tiny_files[1])))
+
+    def weights(**options):
+        config = ClassifyConfig(data="Tiny", **TINY, **options)
+        return classify(data.train, data.test, data.class_names, config, log=lambda line: None).model.state_dict()
+
+    quiet, noisy = weights(), weights(noise=0.3)
+    assert ClassifyConfig().noise == 0.0
+    assert all(np.array_equal(a, b) for a, b in zip(noisy.values(), weights(noise=0.3).values()))
+    assert not all(np.array_equal(a, b) for a, b in zip(quiet.values(), noisy.values()))
 
 
 # --- figures ---------------------------------------------------------------------------------------------

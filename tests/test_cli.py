@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from numpy_attn import models, nn
+from numpy_attn.tasks.anomaly import read_checkpoint
 from numpy_attn.tasks.cli import main
 from numpy_attn.tasks.text import TextAttentionClassifier, VOCAB, make_token_task, train_text
 from numpy_attn.gradcheck import check_module
@@ -33,6 +34,23 @@ def test_train_writes_every_output(tmp_path, model, backend):
     assert expected <= {p.name for p in out.iterdir()}
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_train_on_several_channels_reads_them_one_by_one(tmp_path, backend):
+    """--channels 3: bilstm-attention reads each channel alone (its checkpoint says so, its LSTM takes a
+    channel's two features), metrics.json says where the attention landed by channel, predict rebuilds it."""
+    out = tmp_path / "run"
+    assert main(["train", "--channels", "3", "--backend", backend, "--out", str(out), *SMALL]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"attention_channel_accuracy", "attention_channel_peak_accuracy"} <= set(metrics)
+    assert 0.0 <= metrics["attention_channel_peak_accuracy"] <= metrics["attention_peak_accuracy"] <= 1.0
+    model, meta = read_checkpoint(out / "model.npz")
+    assert meta["model_kwargs"]["channels"] == 3 and model.lstm.input_size == 2
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((2, 40, 3)))
+    assert main(["predict", "--checkpoint", str(out / "model.npz"), "--input", str(tmp_path / "x.npy"),
+                 "--out", str(tmp_path / "pred")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "pred" / "attention.npy").sum(1), 1.0, rtol=1e-5)
 
 
 def test_predict_scores_npy_and_csv(tmp_path, capsys):

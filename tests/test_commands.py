@@ -77,6 +77,8 @@ BAD_INPUTS = [  # (command's main, argv, what the one line must name)
     (cli.main, ["train", "--train", "nowhere_TRAIN.ts"], "give a bundled dataset's name, or train and test"),
     (cli.main, ["train", "--data", "GunPoint", "--val-fraction", "2"], "argument --val-fraction"),
     (cli.main, ["train", "--znorm"], "argument --znorm: for archive data only"),
+    (cli.main, ["train", "--noise", "0.2"], "argument --noise: for archive data only"),
+    (cli.main, ["train", "--data", "GunPoint", "--noise", "-1"], "argument --noise"),
     (cli.main, ["train", "--out", "file"], "out: file is a file"),
     (cli.main, ["train", "--out", "mine"], "out: mine holds notes.txt"),
     (cli.main, ["train", "--nope"], "numpy-attn train: error: unrecognized arguments: --nope"),

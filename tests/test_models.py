@@ -22,17 +22,18 @@ SMALL = {
 }
 
 
-def _pair(name, input_dim=2, seed=0, num_classes=None):
-    ours = MODELS[name](input_dim=input_dim, num_classes=num_classes, dtype=np.float64, rng=seed, **SMALL[name])
-    theirs = torch_models.MODELS[name](input_dim=input_dim, num_classes=num_classes, **SMALL[name]).double()
+def _pair(name, input_dim=2, seed=0, num_classes=None, **options):
+    kwargs = {**SMALL[name], **options}
+    ours = MODELS[name](input_dim=input_dim, num_classes=num_classes, dtype=np.float64, rng=seed, **kwargs)
+    theirs = torch_models.MODELS[name](input_dim=input_dim, num_classes=num_classes, **kwargs).double()
     numpy_to_torch(ours, theirs)
     return ours, theirs
 
 
-def _check_against_torch(name, x, lengths=None, num_classes=None):
+def _check_against_torch(name, x, lengths=None, num_classes=None, **options):
     """Forward and backward (random upstream gradients for out and alpha) on both sides: out, alpha, grad_x
     and every parameter gradient agree."""
-    ours, theirs = _pair(name, num_classes=num_classes)
+    ours, theirs = _pair(name, input_dim=x.shape[-1], num_classes=num_classes, **options)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     rng = np.random.default_rng(1)
     batch, length = x.shape[:2]
@@ -67,6 +68,38 @@ def test_model_with_classes_and_lengths_matches_torch_ref(name, num_classes, len
     _check_against_torch(name, x, None if lengths is None else np.array(lengths), num_classes)
 
 
+@pytest.mark.parametrize("num_classes, lengths", [(None, None), (None, [7, 2, 1, 5]), (4, [3, 7, 7, 1])])
+def test_channel_by_channel_bilstm_attention_matches_torch_ref(num_classes, lengths):
+    """channels=3 on [x, dx] of 3 channels (6 features, feature-major): one LSTM over the B C channel series,
+    pooling over the (channel, step) pairs, against the PyTorch twin."""
+    x = np.random.default_rng(3).standard_normal((4, 7, 6))
+    _check_against_torch("bilstm-attention", x, None if lengths is None else np.array(lengths), num_classes,
+                         channels=3)
+
+
+def test_channel_by_channel_reading_follows_its_channels():
+    """Each channel is read alone by the same LSTM: permuting the channels permutes ``channel_weights`` and
+    leaves the output as it was; the weights over (channel, step) sum to 1 and summed over the channels they
+    are forward's alpha; a channel's features are x[..., c::C] (channel 1 alone is a one-channel series)."""
+    model = BiLSTMAttentionClassifier(input_dim=6, hidden_dim=4, channels=3, dtype=np.float64, rng=0)
+    x = np.random.default_rng(1).standard_normal((2, 9, 6))
+    permuted = x.reshape(2, 9, 2, 3)[..., [2, 0, 1]].reshape(2, 9, 6)
+    out, alpha = model(x)
+    weights = model.channel_weights(x)
+    assert weights.shape == (2, 3, 9)
+    np.testing.assert_allclose(weights.sum(axis=(1, 2)), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(weights.sum(axis=1), alpha, rtol=1e-12)
+    np.testing.assert_allclose(model(permuted)[0], out, rtol=1e-12)
+    np.testing.assert_allclose(model.channel_weights(permuted), weights[:, [2, 0, 1]], rtol=1e-12)
+    h = model.encode(x)
+    np.testing.assert_allclose(h[:, 1], model.lstm(x[..., 1::3])[0], rtol=1e-12)
+
+
+def test_channel_by_channel_reading_refuses_features_that_do_not_split():
+    with pytest.raises(ValueError, match="input_dim 5 is not a whole number of features for each of 3 channels"):
+        BiLSTMAttentionClassifier(input_dim=5, channels=3)
+
+
 def test_heads_and_their_keys():
     """The binary head is seed 001's Sequential(Linear(D, 1), Sigmoid()); K classes: Sequential(Linear(D, K))."""
     binary, three = BiLSTMAttentionClassifier(hidden_dim=4), BiLSTMAttentionClassifier(hidden_dim=4, num_classes=3)
@@ -85,10 +118,11 @@ def _cancelling_scale(key, grads):
     return np.abs(grads["attention.2.weight"]).max() if key == "attention.2.bias" else 0.0
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_model_finite_differences(name):
-    ours = MODELS[name](input_dim=1, dtype=np.float64, rng=3, **SMALL[name])
-    errors = check_module(ours, np.random.default_rng(4).standard_normal((2, 4, 1)))
+@pytest.mark.parametrize("name, options", [*((name, {}) for name in MODELS), ("bilstm-attention", {"channels": 2})])
+def test_model_finite_differences(name, options):
+    features = 2 * options.get("channels", 1) if options else 1
+    ours = MODELS[name](input_dim=features, dtype=np.float64, rng=3, **SMALL[name], **options)
+    errors = check_module(ours, np.random.default_rng(4).standard_normal((2, 4, features)))
     assert max(errors.values()) < FD_TOL, {k: v for k, v in errors.items() if v >= FD_TOL}
 
 
@@ -105,15 +139,17 @@ def test_seed_checkpoint_loads_as_it_is():
     np.testing.assert_allclose(alpha, talpha.detach().numpy(), rtol=1e-4, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name, options", [*((name, {}) for name in MODELS), ("bilstm-attention", {"channels": 3})])
 @pytest.mark.parametrize("num_classes", [None, 3])
-def test_training_matches_torch_step_for_step(name, num_classes):
+def test_training_matches_torch_step_for_step(name, options, num_classes):
     """Same initial weights, same batches, float64, Adam: the loss after every step agrees to ~1e-9. Binary on
     series of one length, as the anomaly task trains; and 3 classes (cross-entropy on logits) on series of
-    4 to 12 steps, each batch cut to its longest series, as ``fit`` does."""
-    ours, theirs = _pair(name, input_dim=1, seed=5, num_classes=num_classes)
+    4 to 12 steps, each batch cut to its longest series, as ``fit`` does. The channel-by-channel BiLSTM on
+    [x, dx] of 3 channels, the rest on one feature."""
+    input_dim = 2 * options.get("channels", 1) if options else 1
+    ours, theirs = _pair(name, input_dim=input_dim, seed=5, num_classes=num_classes, **options)
     rng = np.random.default_rng(6)
-    X = rng.standard_normal((40, 12, 1))
+    X = rng.standard_normal((40, 12, input_dim))
     if num_classes is None:
         y, lengths = (rng.random(40) < 0.5).astype(np.float64), np.full(40, 12)
         loss_fn, tloss_fn = BCELoss(), torch.nn.BCELoss()

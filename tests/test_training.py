@@ -270,6 +270,9 @@ def test_predict_is_batch_independent_and_restores_the_mode():
         (dict(batch_size=0), "batch_size"),
         (dict(blas_threads=0), "blas_threads"),
         (dict(blas_threads=1.5), "blas_threads"),
+        (dict(noise=-0.1), "noise"),
+        (dict(noise=float("nan")), "noise"),
+        (dict(noise=True), "noise"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, match):
@@ -377,6 +380,40 @@ def test_batches_are_cut_to_their_longest_series():
     assert len(model.calls) == 5
     assert all(steps == batch_lengths.max() for steps, batch_lengths in model.calls)
     assert sorted(np.concatenate([b for _, b in model.calls])) == sorted(lengths)  # each series once, its length
+
+
+class Inputs(MeanPoolClassifier):
+    """Records the input of every training forward call."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inputs = []
+
+    def forward(self, x, lengths=None):
+        if self.training:
+            self.inputs.append(x.copy())
+        return super().forward(x, lengths)
+
+
+def test_noise_is_added_to_every_training_batch_and_drawn_from_the_seed():
+    """All-zero series: a training batch holds the noise alone, N(0, noise^2) drawn anew each batch and epoch;
+    the same seed draws the same noise; noise 0 leaves the batches as they are (and the validation split is
+    never noised: the recorded calls are the training ones)."""
+    X, y = np.zeros((64, 10, 2)), np.tile([0.0, 1.0], 32)
+
+    def batches(noise, seed=0):
+        model = Inputs()
+        fit(model, Adam(model.parameters()), X, y, X, y, epochs=2, batch_size=16, rng=seed, noise=noise)
+        return model.inputs
+
+    noisy = batches(0.5)
+    assert len(noisy) == 8
+    values = np.concatenate([b.ravel() for b in noisy])
+    assert abs(values.mean()) < 0.05 and values.std() == pytest.approx(0.5, rel=0.05)
+    assert not np.array_equal(noisy[0], noisy[4])  # each epoch draws anew
+    assert all(np.array_equal(a, b) for a, b in zip(noisy, batches(0.5)))
+    assert not np.array_equal(noisy[0], batches(0.5, seed=1)[0])
+    assert all(not b.any() for b in batches(0.0))
 
 
 def test_predict_with_lengths_gives_attention_only_on_each_series_steps():

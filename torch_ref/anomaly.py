@@ -51,6 +51,7 @@ def _saving(twin, np_model, checkpoint, meta, on_epoch):
 
 
 def np_model_kwargs(np_model):
-    """The constructor arguments the twins share: the BiLSTM models' hidden size, the number of classes."""
-    kwargs = {"hidden_dim": np_model.hidden_dim} if hasattr(np_model, "hidden_dim") else {}
+    """The constructor arguments the twins share: the BiLSTM models' hidden size, the channels read one by one
+    (``bilstm-attention``), the number of classes."""
+    kwargs = {name: getattr(np_model, name) for name in ("hidden_dim", "channels") if hasattr(np_model, name)}
     return {**kwargs, "num_classes": getattr(np_model, "num_classes", None)}

@@ -36,7 +36,9 @@ def run_lstm(lstm, x, lengths):
 
 class PooledClassifier(nn.Module):
     """The shared head: attention pooling over the kept steps, then the classifier. A subclass defines
-    ``encode(x, lengths, padding) -> z (B, T, D)``, padding (B, T) True at padded steps, or None."""
+    ``encode(x, lengths, padding) -> z (B, T, D)``, padding (B, T) True at padded steps, or None; an encoder
+    that reads each of C channels on its own returns z (B, C, T, D), pooled over all its (channel, step)
+    pairs, and alpha (B, T) is then the weights summed over the channels."""
 
     def forward(self, x, lengths=None):
         padding = None
@@ -44,24 +46,39 @@ class PooledClassifier(nn.Module):
             lengths = torch.as_tensor(lengths)
             padding = torch.arange(x.shape[1], device=x.device) >= lengths.to(x.device)[:, None]
             x = x.masked_fill(padding[..., None], 0.0)
-        context, alpha = self.attention(self.encode(x, lengths, padding), None if padding is None else ~padding)
+        z = self.encode(x, lengths, padding)
+        keep = None if padding is None else ~padding
+        if z.dim() == 3:
+            context, alpha = self.attention(z, keep)
+        else:
+            B, C, T, D = z.shape
+            context, alpha = self.attention(z.reshape(B, C * T, D), None if keep is None else keep.repeat(1, C))
+            alpha = alpha.reshape(B, C, T).sum(dim=1)
         out = self.classifier(context)
         return (out.squeeze(-1) if self.num_classes is None else out), alpha
 
 
 class AttentionModel(PooledClassifier):
     """Seed 001's model: BiLSTM -> additive attention pooling -> Linear -> Sigmoid (its keys and binary
-    head by default)."""
+    head by default). channels=C > 1: one LSTM reads each channel's features x[..., c::C] as a series of
+    its own (the C channels of a batch as B C series), the pooling runs over every (channel, step) pair."""
 
-    def __init__(self, input_dim=1, hidden_dim=32, num_classes=None):
+    def __init__(self, input_dim=1, hidden_dim=32, num_classes=None, channels=1):
         super().__init__()
-        self.num_classes = num_classes
-        self.lstm = nn.LSTM(input_size=input_dim, hidden_size=hidden_dim, batch_first=True, bidirectional=True)
+        self.num_classes, self.channels = num_classes, channels
+        self.lstm = nn.LSTM(input_size=input_dim // channels, hidden_size=hidden_dim, batch_first=True,
+                            bidirectional=True)
         self.attention = AdditiveAttention(2 * hidden_dim, 64)
         self.classifier = classifier_head(2 * hidden_dim, num_classes)
 
     def encode(self, x, lengths, padding):
-        return run_lstm(self.lstm, x, lengths)
+        C = self.channels
+        if C == 1:
+            return run_lstm(self.lstm, x, lengths)
+        B, T, FC = x.shape
+        u = x.reshape(B, T, FC // C, C).permute(0, 3, 1, 2).reshape(B * C, T, FC // C)
+        h = run_lstm(self.lstm, u, None if lengths is None else lengths.repeat_interleave(C))
+        return h.reshape(B, C, T, -1)
 
 
 class BiLSTMMHAClassifier(PooledClassifier):

@@ -16,6 +16,15 @@ self-attention hides the padded keys), and the pooling keeps only t < length: th
 and every gradient are those of the series alone.
 
 A subclass supplies the encoder: ``encode(x, lengths) -> z: (B, T, D)`` and ``encode_backward(grad_z) -> grad_x``.
+
+An encoder that reads each of C channels on its own returns z: (B, C, T, D), one state per (channel, step)
+pair. The pooling then runs over all C T pairs, so the weights say in which channel the evidence lies as
+well as when:
+
+    alpha_{c,t} = softmax over (c, t) of e_{c,t},   context = sum_{c,t} alpha_{c,t} z_{c,t}
+    alpha_t = sum_c alpha_{c,t}   (B, T): the attention over time that forward returns, still summing to 1
+
+and ``channel_weights`` returns alpha_{c,t} itself (B, C, T).
 """
 
 import numpy as np
@@ -49,8 +58,8 @@ class PooledClassifier(Module):
         else:
             self.classifier = Sequential(Linear(d, self.num_classes, dtype=dtype, rng=rng))
 
-    @parallel.own_cores()  # large products (the scorer's Linear(D, 64) over B*T rows) on this package's threads
-    def forward(self, x, lengths=None):
+    def _input(self, x, lengths):
+        """Check x (B, T, C) and lengths; return (x with its padding set to 0, lengths, keep (B, T) or None)."""
         who = type(self).__name__
         x = as_float_array(x, f"{who} input", ndim=3)
         check_dtype(x, f"{who} input", self.dtype)
@@ -61,18 +70,44 @@ class PooledClassifier(Module):
         keep = keep_mask(lengths, x.shape[1])                       # (B, T) or None
         if keep is not None:
             x = np.where(keep[..., None], x, x.dtype.type(0))      # the padding, whatever it held, is 0
-        z = self.encode(x, lengths)                                  # (B, T, D)
-        context, alpha = self.attention(z, keep)                     # (B, D), (B, T)
+        return x, lengths, keep
+
+    def _pool(self, z, keep):
+        """Attention pooling of z (B, T, D), or of z (B, C, T, D) over its C T (channel, step) pairs ->
+        (context (B, D), alpha (B, T) or (B, C, T))."""
+        if z.ndim == 3:
+            return self.attention(z, keep)
+        B, C, T, D = z.shape
+        context, alpha = self.attention(z.reshape(B, C * T, D), None if keep is None else np.tile(keep, (1, C)))
+        return context, alpha.reshape(B, C, T)
+
+    @parallel.own_cores()  # large products (the scorer's Linear(D, 64) over B*T rows) on this package's threads
+    def forward(self, x, lengths=None):
+        x, lengths, keep = self._input(x, lengths)
+        z = self.encode(x, lengths)                                  # (B, T, D) or (B, C, T, D)
+        context, alpha = self._pool(z, keep)                         # (B, D), (B, T) or (B, C, T)
         out = self.classifier(context)                               # (B, 1) or (B, K)
-        self._cache = keep
+        self._cache = keep, alpha.shape
+        alpha = alpha if alpha.ndim == 2 else alpha.sum(axis=1)      # alpha_t = sum_c alpha_{c,t}
         return (out[:, 0] if self.num_classes is None else out), alpha
 
     @parallel.own_cores()
+    def channel_weights(self, x, lengths=None):
+        """The pooling weights alpha_{c,t} (B, C, T) of an encoder that reads each channel on its own; for one
+        that reads the channels together, alpha (B, T) as (B, 1, T). Runs a forward (its cache replaced)."""
+        x, lengths, keep = self._input(x, lengths)
+        alpha = self._pool(self.encode(x, lengths), keep)[1]
+        return alpha if alpha.ndim == 3 else alpha[:, None]
+
+    @parallel.own_cores()
     def backward(self, grad_out, grad_alpha=None):
-        keep = self._cache  # None without lengths
+        keep, alpha_shape = self._cache  # keep: None without lengths
         grad_out = np.asarray(grad_out, dtype=self.dtype)
         grad_context = self.classifier.backward(grad_out[:, None] if self.num_classes is None else grad_out)
-        grad_x = self.encode_backward(self.attention.backward(grad_context, grad_alpha))
+        if grad_alpha is not None and len(alpha_shape) == 3:      # alpha_t = sum_c alpha_{c,t}: copied to each c
+            grad_alpha = np.broadcast_to(np.asarray(grad_alpha)[:, None], alpha_shape).reshape(alpha_shape[0], -1)
+        grad_z = self.attention.backward(grad_context, grad_alpha)  # (B, T, D), or (B, C T, D) for channels
+        grad_x = self.encode_backward(grad_z.reshape(alpha_shape + grad_z.shape[-1:]))
         return grad_x if keep is None else grad_x * keep[..., None]  # x -> where(keep, x, 0)
 
     @property

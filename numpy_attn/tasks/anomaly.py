@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import optim
 from . import metrics, plots
+from ..kernels.blas import limit_blas_threads
 from .checkpoint import load_checkpoint, save_checkpoint
 from .commands import Interrupted, check_out, output_folder
 from .preprocessing import StandardScaler, fit_scaler, train_val_test_split
@@ -87,9 +88,12 @@ class TrainConfig:
         check_out(self.out, TRAIN_OUTPUTS)
 
 
-def build_model(name, input_dim, hidden=32, seed=0, dtype=np.float32):
-    """A NumPy classifier with the defaults of the task: hidden 32 (embed 64) for the BiLSTM models."""
-    kwargs = {"transformer": {}}.get(name, {"hidden_dim": hidden})
+def build_model(name, input_dim, hidden=32, seed=0, dtype=np.float32, channels=1):
+    """A NumPy classifier with the defaults of the task: hidden 32 (embed 64) for the BiLSTM models;
+    ``bilstm-attention`` reads each of the series' ``channels`` on its own (``models/bilstm_attention.py``).
+    Returns (model, the keyword arguments that rebuild it besides input_dim)."""
+    kwargs = {"transformer": {}, "bilstm-attention": {"hidden_dim": hidden, "channels": channels}}.get(
+        name, {"hidden_dim": hidden})
     return MODELS[name](input_dim=input_dim, dtype=dtype, rng=seed, **kwargs), kwargs
 
 
@@ -144,7 +148,8 @@ def train(config, log=print):
     log(f"data: {config.samples} series of length {config.length}, {config.channels} channel(s), "
         f"anomalies {','.join(config.anomalies)}, seed {config.seed}")
     data, (train_idx, val_idx, test_idx), X, scaler = prepare_data(config)
-    model, model_kwargs = build_model(config.model, X.shape[-1], config.hidden, config.seed)
+    model, model_kwargs = build_model(config.model, X.shape[-1], config.hidden, config.seed,
+                                      channels=config.channels)
     meta = {"model": config.model, "input_dim": X.shape[-1], "model_kwargs": model_kwargs,
             "features": config.features, "channels": config.channels, "scaler": scaler.to_dict(),
             "config": {k: v for k, v in asdict(config).items() if k != "extra"}}
@@ -199,6 +204,9 @@ def _evaluate(folder, model, config, history, seconds, data, test_idx, X):
     ``folder``; return the metrics (``seconds``: the training's wall time)."""
     prob, alpha = predict(model, X[test_idx])
     report = metrics.classification_report(data.y[test_idx], prob, alpha=alpha, spans=data.spans[test_idx])
+    if getattr(model, "channels", 1) > 1:  # which channel the attention picked: bilstm-attention reads them one by one
+        report.update(channel_attention_report(_channel_weights(model, X[test_idx]), data.channels[test_idx],
+                                               data.spans[test_idx]))
     report.update(epochs_run=history.epochs_run, best_epoch=history.best_epoch, train_seconds=seconds,
                   beat_chance=history.beat_chance, chance_loss=history.chance_loss, backend=config.backend,
                   device=config.device, model=config.model, test_series=len(test_idx))
@@ -206,6 +214,29 @@ def _evaluate(folder, model, config, history, seconds, data, test_idx, X):
     (folder / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
     _figures(folder, model, data, test_idx, X, prob, alpha, history)
     return report
+
+
+def channel_attention_report(weights, channels, spans):
+    """Where the attention of a channel-by-channel model lands, over the anomalous series.
+
+    weights: (N, C, T) ``channel_weights``, alpha_{c,t}; channels: (N,) the channel holding the anomaly (-1 for
+    a normal series, which does not count); spans: (N, 2) [start, end). Returns
+    attention_channel_accuracy: share whose attention mass sum_t alpha_{c,t} is largest in the anomaly's
+    channel; attention_channel_peak_accuracy: share whose peak argmax_{c,t} alpha_{c,t} is in that channel
+    and inside the span.
+    """
+    hit = channels >= 0
+    weights, channels, spans = weights[hit], channels[hit], spans[hit]
+    peak_channel, peak_step = np.divmod(weights.reshape(len(weights), -1).argmax(axis=1), weights.shape[2])
+    in_span = (peak_step >= spans[:, 0]) & (peak_step < spans[:, 1])
+    return {"attention_channel_accuracy": float(np.mean(weights.sum(axis=2).argmax(axis=1) == channels)),
+            "attention_channel_peak_accuracy": float(np.mean((peak_channel == channels) & in_span))}
+
+
+def _channel_weights(model, X, batch_size=256):
+    """``model.channel_weights`` over X (N, T, C') in batches -> (N, C, T)."""
+    with limit_blas_threads(1):
+        return np.concatenate([model.channel_weights(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
 
 
 def _figures(folder, model, data, test_idx, X, prob, alpha, history):

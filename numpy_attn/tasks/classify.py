@@ -56,10 +56,12 @@ class ClassifyConfig:
     or ``train`` and ``test`` (two files ``datasets.read`` takes: .ts, .tsv, .csv, .npz).
 
     znorm: z-normalise each series first; features: "raw" (x) or "diff" ([x, dx]); hidden: the BiLSTM
-    models' LSTM size; epochs: the most epochs (all of them without validation); schedule: "cosine" (the
-    learning rate falls from lr to 0 over the epochs) or "constant"; patience: epochs without a better
-    validation accuracy before stopping; val_fraction: the share of each class held out for validation;
-    min_validation: the fewest held-out series worth validating on (fewer: no validation split);
+    models' LSTM size; epochs: the most epochs (all of them without validation); noise: the standard
+    deviation of the Gaussian noise added to each training batch's standardised input (``training.fit``, 0:
+    none); schedule: "cosine" (the learning rate falls from lr to 0 over the epochs) or "constant";
+    patience: epochs without a better validation accuracy before stopping; val_fraction: the share of each
+    class held out for validation; min_validation: the fewest held-out series worth validating on (fewer: no
+    validation split);
     missing: "error" or "interpolate", for missing values in the files.
     """
 
@@ -73,6 +75,7 @@ class ClassifyConfig:
     epochs: int = 150
     batch_size: int = 16
     lr: float = 3e-3
+    noise: float = 0.0
     schedule: str = "cosine"
     patience: int = 30
     val_fraction: float = 0.2
@@ -96,6 +99,8 @@ class ClassifyConfig:
         as_int(self.seed, "seed", 0)
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr: expected a positive learning rate, got {self.lr!r}")
+        if isinstance(self.noise, bool) or not (isinstance(self.noise, (int, float)) and 0 <= self.noise < math.inf):
+            raise ValueError(f"noise: expected a finite standard deviation >= 0, got {self.noise!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
@@ -227,7 +232,7 @@ def classify(train, test, class_names, config, checkpoint=None, log=print):
     history = fit(model, optimizer, X_train[fit_idx], y_train[fit_idx], **validation, epochs=config.epochs,
                   batch_size=config.batch_size, patience=config.patience, rng=config.seed, checkpoint=checkpoint,
                   checkpoint_meta=meta, on_epoch=_after_epoch(optimizer, config, log),
-                  lengths_train=train.lengths[fit_idx], monitor="accuracy")
+                  lengths_train=train.lengths[fit_idx], monitor="accuracy", noise=config.noise)
     probabilities, attention = predict(model, X_test, test.lengths)
     report = multiclass_report(y_test, probabilities, class_names)
     return Classification(model, prep, history, probabilities, attention, report,

@@ -103,6 +103,11 @@ def positive_number(text):
     return _number(text, lambda value: math.isfinite(value) and value > 0, "a finite number > 0")
 
 
+def non_negative_number(text):
+    """An argparse type: a finite number >= 0 (a noise level; NaN and inf refused)."""
+    return _number(text, lambda value: math.isfinite(value) and value >= 0, "a finite number >= 0")
+
+
 def fraction(text):
     """An argparse type: a number strictly between 0 and 1."""
     return _number(text, lambda value: 0.0 < value < 1.0, "a fraction strictly between 0 and 1")

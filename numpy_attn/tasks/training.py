@@ -234,6 +234,7 @@ def fit(
     lengths_train=None,
     lengths_val=None,
     monitor="loss",
+    noise=0.0,
 ):
     """Train ``model`` with ``optimizer``; return a ``History``.
 
@@ -242,6 +243,11 @@ def fit(
     X_train: (N, T, ...) in the model's dtype, y_train: (N,); X_val, y_val: the validation split.
     lengths_train, lengths_val: (N,) each series' number of steps when X is padded (None: all T).
     Each epoch shuffles the training set with ``rng``, then scores the validation set in eval mode.
+    noise: the standard deviation of Gaussian noise added to every training batch, x + noise * N(0, 1) drawn
+    anew for each batch with ``rng`` (after the epoch's shuffle), so the model never sees a training series
+    twice with the same values and cannot learn one by heart (data augmentation for small training sets;
+    meant for standardised inputs, where it is in units of a feature's spread). 0: nothing drawn, the
+    batches as they are. Padded steps get noise too, which the models set to 0 (``models/pooled.py``).
 
     With validation, the model ends with the weights of the best epoch (a copy kept in memory), best by
     ``monitor``:
@@ -272,6 +278,9 @@ def fit(
     train = check_split(X_train, y_train, lengths_train, num_classes, "train")
     val = check_validation(X_val, y_val, lengths_val, num_classes)
     check_fit_options(epochs, batch_size, patience, monitor)
+    if isinstance(noise, bool) or not isinstance(noise, (int, float, np.integer, np.floating)) \
+            or not 0 <= noise < np.inf:
+        raise ValueError(f"noise: expected a finite number >= 0, got {noise!r}")
     rng = as_generator(rng)
     loss_fn = BCELoss() if num_classes is None else CrossEntropyLoss()
     history = History.for_run(train[1], None if val is None else val[1], num_classes, monitor)
@@ -281,7 +290,7 @@ def fit(
         try:
             for epoch in range(1, epochs + 1):
                 started = time.perf_counter()
-                train_loss = _train_epoch(model, optimizer, loss_fn, *train, batch_size, rng, epoch, on_batch)
+                train_loss = _train_epoch(model, optimizer, loss_fn, *train, batch_size, rng, epoch, on_batch, noise)
                 val_loss = val_accuracy = None
                 if val is not None:
                     # In training batches: the forward then needs no more memory than a training step does.
@@ -326,8 +335,9 @@ def _inputs(X, lengths, idx):
     return X[idx, :batch_lengths.max()], batch_lengths
 
 
-def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoch, on_batch):
-    """One pass over (X, y) in shuffled mini-batches, one optimizer step each; returns the mean loss.
+def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoch, on_batch, noise=0.0):
+    """One pass over (X, y) in shuffled mini-batches, one optimizer step each, each batch's input plus
+    ``noise`` * N(0, 1) when noise > 0; returns the mean loss.
 
     Checked at every step: the output, then each gradient before the step could spread a NaN into the
     weights, then each updated weight (a finite gradient times a huge learning rate can still overflow).
@@ -338,7 +348,11 @@ def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoc
     for batch, idx in enumerate(iterate_minibatches(len(y), batch_size, True, rng), start=1):
         where = f"epoch {epoch}, batch {batch}/{n_batches}"
         optimizer.zero_grad()
-        out, _ = _forward(model, X, lengths, idx, f"{where} (lr {optimizer.lr:g})")
+        inputs = _inputs(X, lengths, idx)
+        if noise:
+            x = inputs[0]
+            inputs = ((x + noise * rng.standard_normal(x.shape)).astype(x.dtype), *inputs[1:])
+        out, _ = _forward(model, inputs, f"{where} (lr {optimizer.lr:g})")
         _check_finite(out, f"{where}: the model's output")
         loss = loss_fn(out, _targets(y[idx], out))
         model.backward(loss_fn.backward())
@@ -354,12 +368,12 @@ def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoc
     return total / len(y)
 
 
-def _forward(model, X, lengths, idx, where):
-    """``model`` on the batch ``idx``. X was checked finite, so a module that finds NaN or inf in its input
-    (``NonFiniteError``) found it in an activation: the weights, finite but huge after a step, overflowed
-    inside the forward. That is a training failure, raised as FloatingPointError."""
+def _forward(model, inputs, where):
+    """``model`` on a batch's ``inputs`` (``_inputs``). X was checked finite, so a module that finds NaN or inf
+    in its input (``NonFiniteError``) found it in an activation: the weights, finite but huge after a step,
+    overflowed inside the forward. That is a training failure, raised as FloatingPointError."""
     try:
-        return model(*_inputs(X, lengths, idx))
+        return model(*inputs)
     except NonFiniteError as err:
         raise FloatingPointError(f"{where}: an activation overflowed in the forward ({err})") from None
 
