@@ -65,6 +65,7 @@ BAD_INPUTS = [  # (command's main, argv, what the one line must name)
     (cli.main, ["train", "--seed", "-1"], "argument --seed: expected an integer >= 0, got '-1'"),
     (cli.main, ["train", "--lr", "nan"], "argument --lr: expected a finite number > 0, got 'nan'"),
     (cli.main, ["train", "--lr", "-1"], "argument --lr"),
+    (cli.main, ["train", "--max-grad-norm", "-1"], "argument --max-grad-norm: expected a finite number >= 0"),
     (cli.main, ["train", "--epochs", "0"], "argument --epochs: expected an integer >= 1"),
     (cli.main, ["train", "--backend", "torch", "--epochs", "0"], "argument --epochs"),
     (cli.main, ["train", "--batch-size", "x"], "argument --batch-size"),

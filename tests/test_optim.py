@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from helpers import assert_close
 from numpy_attn import optim
 from numpy_attn.nn import Parameter
+from numpy_attn.nn.utils import clip_grad_norm_
 
 CONFIGS = [
     ("SGD", dict(lr=0.1)),
@@ -90,3 +91,31 @@ def test_edge_hyperparameters_are_accepted_as_by_torch(name, kwargs):
     getattr(torch.optim, name)([torch.ones(1, requires_grad=True)], **kwargs)  # the edge is legal there too
     getattr(optim, name)([Parameter(np.ones(1))], **kwargs)
     getattr(optim, name)([Parameter(np.ones(1))], **{**kwargs, "lr": np.float32(1e-3)})  # NumPy scalars are numbers
+
+
+@given(sizes=st.lists(st.integers(1, 6), min_size=1, max_size=4), scale=st.sampled_from([1e-3, 1.0, 1e3]),
+       max_norm=st.sampled_from([0.5, 1.0, 50.0]), seed=st.integers(0, 2**16))
+def test_clip_grad_norm_is_torchs(sizes, scale, max_norm, seed):
+    """The joint norm returned and every clipped gradient as ``torch.nn.utils.clip_grad_norm_`` (float64), for
+    gradients below, near and far above the cap; a Parameter without a gradient is skipped."""
+    rng = np.random.default_rng(seed)
+    grads = [rng.standard_normal((n, 2)) * scale for n in sizes]
+    params = [Parameter(np.zeros_like(g)) for g in grads] + [Parameter(np.zeros(3))]  # the last: grad None
+    tensors = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
+    for p, t, g in zip(params, tensors, grads):
+        p.grad, t.grad = g.copy(), torch.from_numpy(g.copy())
+    total = clip_grad_norm_(params, max_norm)
+    t_total = torch.nn.utils.clip_grad_norm_(tensors, max_norm)
+    assert total == pytest.approx(t_total.item(), rel=1e-14)
+    for p, t in zip(params, tensors):
+        assert_close(p.grad, t.grad.numpy(), tol=1e-14, name="clipped gradient")
+    assert params[-1].grad is None
+    assert np.sqrt(sum((p.grad ** 2).sum() for p in params[:-1])) <= max_norm * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("max_norm", [0.0, -1.0, float("nan"), float("inf"), "1"])
+def test_clip_grad_norm_refuses_a_bad_cap(max_norm):
+    p = Parameter(np.zeros(2))
+    p.grad = np.ones(2)
+    with pytest.raises(ValueError, match="max_norm: expected a finite number > 0"):
+        clip_grad_norm_([p], max_norm)

@@ -63,7 +63,8 @@ def test_train_like_trains_the_transformer_one_step():
     np.testing.assert_array_equal(after["pos_encoding.pe"], before["pos_encoding.pe"])
 
 
-@pytest.mark.parametrize("options", [dict(epochs=0), dict(epochs=2.5), dict(patience=0), dict(batch_size=0)])
+@pytest.mark.parametrize("options", [dict(epochs=0), dict(epochs=2.5), dict(patience=0), dict(batch_size=0),
+                                     dict(max_grad_norm=-1.0)])
 def test_trainer_refuses_what_numpy_fit_refuses_with_the_same_message(options):
     X, y = _data(8)
     np_model = MODELS["bilstm-attention"](input_dim=1, hidden_dim=2, rng=0)
@@ -72,7 +73,9 @@ def test_trainer_refuses_what_numpy_fit_refuses_with_the_same_message(options):
     with pytest.raises(ValueError) as torch_error:
         fit(_bilstm(), X, y, X, y, **options)
     assert str(torch_error.value) == str(numpy_error.value)
-    assert str(torch_error.value).startswith(next(iter(options)) + ": expected a positive integer")
+    name = next(iter(options))
+    expected = "a finite number > 0 or None" if name == "max_grad_norm" else "a positive integer"
+    assert str(torch_error.value).startswith(f"{name}: expected {expected}")
 
 
 @pytest.mark.parametrize("lr", [float("nan"), float("inf"), -1.0])

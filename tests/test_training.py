@@ -273,6 +273,9 @@ def test_predict_is_batch_independent_and_restores_the_mode():
         (dict(noise=-0.1), "noise"),
         (dict(noise=float("nan")), "noise"),
         (dict(noise=True), "noise"),
+        (dict(max_grad_norm=0.0), "max_grad_norm"),
+        (dict(max_grad_norm=float("inf")), "max_grad_norm"),
+        (dict(max_grad_norm=True), "max_grad_norm"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, match):

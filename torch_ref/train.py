@@ -54,9 +54,10 @@ def _check_finite(named, where):
                 raise FloatingPointError(f"{where}: {name} is NaN or inf")
 
 
-def _train_epoch(model, optimizer, criterion, Xt, yt, lengths, batch_size, rng, epoch, on_batch):
+def _train_epoch(model, optimizer, criterion, Xt, yt, lengths, batch_size, rng, epoch, on_batch, max_grad_norm=None):
     """One pass in shuffled mini-batches; the output, each gradient and each updated weight checked at every
-    step, as in ``numpy_attn.tasks.training``. Returns the mean loss."""
+    step, the gradients clipped to ``max_grad_norm`` when given, as in ``numpy_attn.tasks.training``. Returns
+    the mean loss."""
     model.train()
     lr = optimizer.param_groups[0]["lr"]
     total, batches = 0.0, list(iterate_minibatches(len(Xt), batch_size, shuffle=True, rng=rng))
@@ -70,6 +71,8 @@ def _train_epoch(model, optimizer, criterion, Xt, yt, lengths, batch_size, rng, 
         loss.backward()
         updated = [(name, p) for name, p in model.named_parameters() if p.grad is not None]
         _check_finite([(f"the gradient of {name}", p.grad) for name, p in updated], where)
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_([p for _, p in updated], max_grad_norm)
         try:
             optimizer.step()
         except RuntimeError as error:  # Adam refuses a step size lr / (1 - beta1^t) its dtype cannot hold
@@ -94,18 +97,20 @@ def _tensors(split, num_classes, dtype, device):
 
 
 def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=32, lr=1e-3, patience=5, rng=None,
-        device="cpu", on_batch=None, on_epoch=None, lengths_train=None, lengths_val=None, monitor="loss"):
+        device="cpu", on_batch=None, on_epoch=None, lengths_train=None, lengths_val=None, monitor="loss",
+        max_grad_norm=None):
     """Train ``model`` in place and return a ``numpy_attn.tasks.training.History``; the kept weights are restored.
 
     X_*: (N, T, C) NumPy arrays; the model's dtype decides the tensors' dtype. The loss follows the model's
     head (``model.num_classes``: None for BCE on P(class 1), K for cross-entropy on logits); lengths, the
-    optional validation split, monitor and patience are ``numpy_attn.tasks.training.fit``'s. Settings and
-    arrays are checked, and a NaN or inf stops training, as there.
+    optional validation split, monitor, patience and max_grad_norm (``torch.nn.utils.clip_grad_norm_``) are
+    ``numpy_attn.tasks.training.fit``'s. Settings and arrays are checked, and a NaN or inf stops training, as
+    there.
     """
     num_classes = getattr(model, "num_classes", None)
     train = check_split(X_train, y_train, lengths_train, num_classes, "train")
     val = check_validation(X_val, y_val, lengths_val, num_classes)
-    check_fit_options(epochs, batch_size, patience, monitor)
+    check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm)
     check_hyperparameter(lr, "lr")
     dtype = next(model.parameters()).dtype
     Xt, yt, lt = _tensors(train, num_classes, dtype, device)
@@ -119,7 +124,8 @@ def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=3
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
-            train_loss = _train_epoch(model, optimizer, criterion, Xt, yt, lt, batch_size, rng, epoch, on_batch)
+            train_loss = _train_epoch(model, optimizer, criterion, Xt, yt, lt, batch_size, rng, epoch, on_batch,
+                                      max_grad_norm)
             val_loss = val_accuracy = None
             if val_t is not None:
                 model.eval()

@@ -25,3 +25,4 @@ from .positional import LearnedPositionalEncoding, PositionalEncoding
 from .se import SEGate
 from .softmax import Softmax
 from .transformer import TransformerEncoderLayer
+from . import utils

@@ -64,6 +64,7 @@ class TrainConfig:
     lr: float = 3e-3
     hidden: int = 32
     patience: int = 5
+    max_grad_norm: float = 0.0
     features: str = "diff"
     seed: int = 0
     out: str = "runs/train"
@@ -182,10 +183,16 @@ def _fit(model, config, splits, checkpoint, meta, progress):
     kwargs = dict(checkpoint=checkpoint, checkpoint_meta=meta, on_batch=progress.on_batch, on_epoch=progress.on_epoch)
     if config.backend == "numpy":
         return fit(model, optim.Adam(model.parameters(), lr=config.lr), *splits, epochs=config.epochs,
-                   batch_size=config.batch_size, patience=config.patience, rng=config.seed, **kwargs)
+                   batch_size=config.batch_size, patience=config.patience, rng=config.seed,
+                   max_grad_norm=grad_norm_cap(config), **kwargs)
     from torch_ref.anomaly import train_like  # the same model in PyTorch, started from the same weights
 
     return train_like(model, config, *splits, **kwargs)
+
+
+def grad_norm_cap(config):
+    """``fit``'s max_grad_norm for ``config``: its max_grad_norm, None (no clipping) for 0."""
+    return config.max_grad_norm or None
 
 
 def _interrupted(stop, epoch):

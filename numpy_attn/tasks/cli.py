@@ -114,6 +114,8 @@ def _add_train(sub):
     _add_model_options(p, model=TrainConfig.model, features=TrainConfig.features, epochs=TrainConfig.epochs,
                        batch_size=TrainConfig.batch_size, lr=TrainConfig.lr, hidden=TrainConfig.hidden,
                        patience=TrainConfig.patience, seed=TrainConfig.seed)
+    p.add_argument("--max-grad-norm", type=commands.non_negative_number, default=TrainConfig.max_grad_norm,
+                   help="before each step, scale the gradients down to this joint norm when longer (0: never)")
     p.add_argument("--out", help=commands.out_help(TRAIN_OUTPUTS) + " (default: runs/MODEL, or runs/DATASET)")
     archive = p.add_argument_group(
         "archive data", "A UCR/UEA dataset instead of synthetic series: --data NAME (bundled) or --train FILE "

@@ -32,6 +32,7 @@ from .._validate import NonFiniteError, as_float_array, as_generator
 from ..kernels.blas import limit_blas_threads
 from ..nn import BCELoss, CrossEntropyLoss
 from ..nn.lstm import as_lengths
+from ..nn.utils import clip_grad_norm_
 from .checkpoint import save_checkpoint
 
 MONITORS = ("loss", "accuracy")
@@ -147,9 +148,9 @@ def chance_loss(y_train, y_val, num_classes=None):
     return float(-np.mean(log_p[np.asarray(y_val)]))
 
 
-def check_fit_options(epochs, batch_size, patience, monitor="loss"):
+def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_norm=None):
     """Refuse loop settings ``fit`` cannot run: epochs and batch_size positive integers, patience one or None,
-    monitor 'loss' or 'accuracy'.
+    monitor 'loss' or 'accuracy', max_grad_norm a finite number > 0 or None.
 
     The PyTorch trainer (``torch_ref.train.fit``) makes the same checks with the same messages.
     """
@@ -161,6 +162,9 @@ def check_fit_options(epochs, batch_size, patience, monitor="loss"):
         raise ValueError(f"patience: expected a positive integer or None, got {patience!r}")
     if monitor not in MONITORS:
         raise ValueError(f"monitor: expected 'loss' or 'accuracy', got {monitor!r}")
+    if max_grad_norm is not None and (isinstance(max_grad_norm, bool) or not isinstance(max_grad_norm, (int, float))
+                                      or not 0 < max_grad_norm < np.inf):
+        raise ValueError(f"max_grad_norm: expected a finite number > 0 or None, got {max_grad_norm!r}")
 
 
 def check_split(X, y, lengths, num_classes, name):
@@ -235,6 +239,7 @@ def fit(
     lengths_val=None,
     monitor="loss",
     noise=0.0,
+    max_grad_norm=None,
 ):
     """Train ``model`` with ``optimizer``; return a ``History``.
 
@@ -248,6 +253,8 @@ def fit(
     twice with the same values and cannot learn one by heart (data augmentation for small training sets;
     meant for standardised inputs, where it is in units of a feature's spread). 0: nothing drawn, the
     batches as they are. Padded steps get noise too, which the models set to 0 (``models/pooled.py``).
+    max_grad_norm: before each step, scale the gradients down to this joint norm when they are longer
+    (``nn.utils.clip_grad_norm_``); None: never.
 
     With validation, the model ends with the weights of the best epoch (a copy kept in memory), best by
     ``monitor``:
@@ -277,7 +284,7 @@ def fit(
     num_classes = getattr(model, "num_classes", None)
     train = check_split(X_train, y_train, lengths_train, num_classes, "train")
     val = check_validation(X_val, y_val, lengths_val, num_classes)
-    check_fit_options(epochs, batch_size, patience, monitor)
+    check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm)
     if isinstance(noise, bool) or not isinstance(noise, (int, float, np.integer, np.floating)) \
             or not 0 <= noise < np.inf:
         raise ValueError(f"noise: expected a finite number >= 0, got {noise!r}")
@@ -290,7 +297,8 @@ def fit(
         try:
             for epoch in range(1, epochs + 1):
                 started = time.perf_counter()
-                train_loss = _train_epoch(model, optimizer, loss_fn, *train, batch_size, rng, epoch, on_batch, noise)
+                train_loss = _train_epoch(model, optimizer, loss_fn, *train, batch_size, rng, epoch, on_batch, noise,
+                                          max_grad_norm)
                 val_loss = val_accuracy = None
                 if val is not None:
                     # In training batches: the forward then needs no more memory than a training step does.
@@ -335,9 +343,11 @@ def _inputs(X, lengths, idx):
     return X[idx, :batch_lengths.max()], batch_lengths
 
 
-def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoch, on_batch, noise=0.0):
+def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoch, on_batch, noise=0.0,
+                 max_grad_norm=None):
     """One pass over (X, y) in shuffled mini-batches, one optimizer step each, each batch's input plus
-    ``noise`` * N(0, 1) when noise > 0; returns the mean loss.
+    ``noise`` * N(0, 1) when noise > 0, the gradients clipped to ``max_grad_norm`` when given; returns the
+    mean loss.
 
     Checked at every step: the output, then each gradient before the step could spread a NaN into the
     weights, then each updated weight (a finite gradient times a huge learning rate can still overflow).
@@ -359,6 +369,8 @@ def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoc
         updated = [(name, p) for name, p in model.named_parameters() if p.grad is not None]
         for name, p in updated:
             _check_finite(p.grad, f"{where}: the gradient of {name}")
+        if max_grad_norm is not None:
+            clip_grad_norm_((p for _, p in updated), max_grad_norm)
         optimizer.step()
         for name, p in updated:
             _check_finite(p.data, f"{where}: {name} after the optimizer step (lr {optimizer.lr:g})")
