@@ -2,6 +2,7 @@
 gradient, every Parameter's gradient taken together as one vector."""
 
 import math
+import numbers
 
 import numpy as np
 
@@ -15,7 +16,8 @@ def clip_grad_norm_(parameters, max_norm):
     few batches whose loss surface is steep) cannot throw the weights far. The 1e-6 is PyTorch's. Parameters
     whose grad is None are skipped. Returns ||g|| before clipping, a float (summed in float64).
     """
-    if not (isinstance(max_norm, (int, float)) and math.isfinite(max_norm) and max_norm > 0):
+    finite_real = isinstance(max_norm, numbers.Real) and not isinstance(max_norm, bool) and math.isfinite(max_norm)
+    if not (finite_real and max_norm > 0):
         raise ValueError(f"max_norm: expected a finite number > 0, got {max_norm!r}")
     grads = [p.grad for p in parameters if p.grad is not None]
     total = math.sqrt(sum(float(np.einsum("i,i->", g.ravel(), g.ravel(), dtype=np.float64)) for g in grads))

@@ -22,6 +22,7 @@ to the longest series it holds and the model is given the batch's lengths (``mod
 Epochs and batches are counted from 1 in callbacks, messages and ``History`` (as they are printed).
 """
 
+import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -162,7 +163,7 @@ def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_nor
         raise ValueError(f"patience: expected a positive integer or None, got {patience!r}")
     if monitor not in MONITORS:
         raise ValueError(f"monitor: expected 'loss' or 'accuracy', got {monitor!r}")
-    if max_grad_norm is not None and (isinstance(max_grad_norm, bool) or not isinstance(max_grad_norm, (int, float))
+    if max_grad_norm is not None and (isinstance(max_grad_norm, bool) or not isinstance(max_grad_norm, numbers.Real)
                                       or not 0 < max_grad_norm < np.inf):
         raise ValueError(f"max_grad_norm: expected a finite number > 0 or None, got {max_grad_norm!r}")
 
