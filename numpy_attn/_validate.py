@@ -113,6 +113,11 @@ def as_module_input(x, name, ndim, last_dim, dtype):
     return x
 
 
+def is_real(value):
+    """Whether ``value`` is a real number: a Python or NumPy int or float, not a bool (which is an int)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 def as_int(value, name, low):
     """A Python int from an int or NumPy integer >= ``low``; bools, floats and smaller values refused."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:

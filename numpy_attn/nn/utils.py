@@ -2,9 +2,10 @@
 gradient, every Parameter's gradient taken together as one vector."""
 
 import math
-import numbers
 
 import numpy as np
+
+from .._validate import is_real
 
 
 def clip_grad_norm_(parameters, max_norm):
@@ -16,8 +17,7 @@ def clip_grad_norm_(parameters, max_norm):
     few batches whose loss surface is steep) cannot throw the weights far. The 1e-6 is PyTorch's. Parameters
     whose grad is None are skipped. Returns ||g|| before clipping, a float (summed in float64).
     """
-    finite_real = isinstance(max_norm, numbers.Real) and not isinstance(max_norm, bool) and math.isfinite(max_norm)
-    if not (finite_real and max_norm > 0):
+    if not (is_real(max_norm) and 0 < max_norm < math.inf):
         raise ValueError(f"max_norm: expected a finite number > 0, got {max_norm!r}")
     grads = [p.grad for p in parameters if p.grad is not None]
     total = math.sqrt(sum(float(np.einsum("i,i->", g.ravel(), g.ravel(), dtype=np.float64)) for g in grads))

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validate import as_float_array, as_generator, as_int
+from .._validate import as_float_array, as_generator, as_int, is_real
 
 
 def train_val_test_split(n, fractions=(0.7, 0.15, 0.15), rng=None):
@@ -79,8 +79,7 @@ def stratified_split(y, fraction, rng=None):
     y = np.asarray(y)
     if y.ndim != 1 or len(y) == 0:
         raise ValueError(f"y: expected N >= 1 labels, got shape {y.shape}")
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating)) \
-            or not 0 <= fraction < 1:
+    if not (is_real(fraction) and 0 <= fraction < 1):
         raise ValueError(f"fraction: expected a number in [0, 1), got {fraction!r}")
     rng = as_generator(rng)
     val = [rng.permutation(members)[:min(int(np.round(fraction * len(members))), len(members) - 1)]

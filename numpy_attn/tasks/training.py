@@ -22,14 +22,13 @@ to the longest series it holds and the model is given the batch's lengths (``mod
 Epochs and batches are counted from 1 in callbacks, messages and ``History`` (as they are printed).
 """
 
-import numbers
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import functional as F
-from .._validate import NonFiniteError, as_float_array, as_generator
+from .._validate import NonFiniteError, as_float_array, as_generator, is_real
 from ..kernels.blas import limit_blas_threads
 from ..nn import BCELoss, CrossEntropyLoss
 from ..nn.lstm import as_lengths
@@ -163,8 +162,7 @@ def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_nor
         raise ValueError(f"patience: expected a positive integer or None, got {patience!r}")
     if monitor not in MONITORS:
         raise ValueError(f"monitor: expected 'loss' or 'accuracy', got {monitor!r}")
-    if max_grad_norm is not None and (isinstance(max_grad_norm, bool) or not isinstance(max_grad_norm, numbers.Real)
-                                      or not 0 < max_grad_norm < np.inf):
+    if max_grad_norm is not None and not (is_real(max_grad_norm) and 0 < max_grad_norm < np.inf):
         raise ValueError(f"max_grad_norm: expected a finite number > 0 or None, got {max_grad_norm!r}")
 
 
@@ -286,8 +284,7 @@ def fit(
     train = check_split(X_train, y_train, lengths_train, num_classes, "train")
     val = check_validation(X_val, y_val, lengths_val, num_classes)
     check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm)
-    if isinstance(noise, bool) or not isinstance(noise, (int, float, np.integer, np.floating)) \
-            or not 0 <= noise < np.inf:
+    if not (is_real(noise) and 0 <= noise < np.inf):
         raise ValueError(f"noise: expected a finite number >= 0, got {noise!r}")
     rng = as_generator(rng)
     loss_fn = BCELoss() if num_classes is None else CrossEntropyLoss()
