@@ -1,7 +1,7 @@
 """The fast twin of ``numpy_attn.functional.activation``'s tanh: the same values, the same maths.
 
-Trick, in words: NumPy's float32 ``tanh`` costs 3-4 ns a value on one core, a few milliseconds a step for
-the attention scorer's (B, T, 64) activations, and its backward is three passes. Both run block by block
+Trick, in words: NumPy's float32 ``tanh`` is one of its slower ufuncs (docs/performance.md), run over the
+attention scorer's (B, T, 64) activations at every step, and its backward is three passes. Both run block by block
 over rows (``rows.py``), the blocks shared out among the cores; each value is computed by the same calls,
 in the same order, as in the textbook, so the results are equal to the last bit.
 """

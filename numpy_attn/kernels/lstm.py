@@ -119,8 +119,8 @@ def copy_output(out_d, out):
 
     out_d: (D, T, B, H), ``lstm``'s out, each direction in its reading order; out: (T, B, D*H), any strides.
     out_d is a view of the loop's (T, H, D, B) steps, so this is a transpose: copied whole, NumPy walks the
-    output row by row and reads the loop's array back from memory once for every series (16 ms at
-    B = 256, T = 183); a block of steps of about COPY_BYTES is read while it is in the cache (7 ms).
+    output row by row and reads the loop's array back from memory once for every series; a block of steps of
+    about COPY_BYTES is read while it is in the cache (docs/performance.md has the figures).
     """
     D, T, B, H = out_d.shape
     step = max(1, COPY_BYTES // (D * B * H * out_d.itemsize))

@@ -32,8 +32,8 @@ def for_row_blocks(work, rows):
     """Call work(s) for each slice s of ``row_blocks(rows)``, the blocks shared out among the threads;
     ``work`` must write only the rows it is given. Returns the slices, in row order.
 
-    An array of one block stays on the calling thread: waking a thread that has slept costs 0.3-0.4 ms
-    here (docs/performance.md), more than a block's passes take on one core.
+    An array of one block stays on the calling thread: waking a thread that has slept costs more than
+    a block's passes take on one core (docs/performance.md).
     """
     blocks = row_blocks(rows)
     if len(blocks) <= 1 or get_num_threads() == 1:
