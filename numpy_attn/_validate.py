@@ -136,9 +136,10 @@ def check_reduction(reduction):
 
 
 def require_cache(cache, who):
-    """The cache a backward needs; a clear error when forward has not run."""
+    """The cache a backward needs; a clear error when forward has not run (or ran under ``nn.no_grad``)."""
     if cache is None:
-        raise RuntimeError(f"{who}.backward() called before forward(): run the forward pass first")
+        raise RuntimeError(f"{who}.backward() called before forward(), or after a forward under nn.no_grad() "
+                           "(which keeps nothing for it): run the forward pass first")
     return cache
 
 

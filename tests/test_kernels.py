@@ -313,6 +313,29 @@ def test_lstm_kernel_is_the_textbook_where_the_gradient_grows_through_time():
     assert_lstm_twins(x, h0, c0, w_ih, w_hh, bias, upstream)
 
 
+@settings(max_examples=25)
+@given(data=st.data(), directions=st.integers(1, 2), length=LENGTHS, batch=st.integers(1, 3),
+       input_size=st.integers(1, 3), hidden_size=st.integers(1, 4), bias=st.booleans(), float32=st.booleans())
+def test_lstm_kernel_without_cache_gives_the_same_outputs(data, directions, length, batch, input_size,
+                                                          hidden_size, bias, float32):
+    """keep_cache=False (nn.no_grad) writes each step's gates and cell over the last step's: the same calls
+    on the same numbers, so out, h_n and c_n are equal bit for bit, and no cache comes back. The workspace is
+    first used by a longer forward that keeps its cache, so the one-step arrays are the front of its arrays."""
+    D, T, B, I, H = directions, length, batch, input_size, hidden_size
+    dtype = np.float32 if float32 else np.float64
+    x, h0, c0, w_ih, w_hh = (data.draw(arrays(s), label=n).astype(dtype) for n, s in [
+        ("x", (D, T, B, I)), ("h0", (D, B, H)), ("c0", (D, B, H)), ("weight_ih", (D, 4 * H, I)),
+        ("weight_hh", (D, 4 * H, H))])
+    b = data.draw(arrays((D, 4 * H)), label="bias").astype(dtype) if bias else None
+    want, _ = K.lstm(x, h0, c0, w_ih, w_hh, b)
+    ws = Workspace()
+    K.lstm(np.concatenate([x, x], axis=1), h0, c0, w_ih, w_hh, b, workspace=ws)
+    got, cache = K.lstm(x, h0, c0, w_ih, w_hh, b, workspace=ws, keep_cache=False)
+    assert cache is None
+    for a, expected in zip(got, want):
+        np.testing.assert_array_equal(a, expected)
+
+
 @given(directions=st.integers(1, 2), length=st.integers(1, 9), batch=st.integers(1, 3), hidden=st.integers(1, 3),
        copy_bytes=st.sampled_from([1, 40, 100, 1 << 15]), batch_first=st.booleans())
 def test_lstm_copy_output_puts_each_direction_in_time_order(directions, length, batch, hidden, copy_bytes, batch_first):

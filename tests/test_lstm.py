@@ -448,6 +448,31 @@ def test_lstm_rejects_bad_input():
         model(good, state)
 
 
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_lstm_under_no_grad_gives_the_same_output_and_refuses_a_backward(with_lengths):
+    """Under nn.no_grad the kernel keeps one step's arrays instead of T (kernels.lstm, keep_cache=False): the
+    output and final states are the same bit for bit, a backward after it is refused with a message that
+    names no_grad, and outside the block the module keeps its cache again (the forward's backward works)."""
+    rng = np.random.default_rng(12)
+    model = nn.LSTM(2, 3, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64, rng=12)
+    x = rng.standard_normal((4, BLOCK + 3, 2))
+    lengths = [BLOCK + 3, 1, 7, BLOCK] if with_lengths else None
+    want_out, (want_h, want_c) = model(x, lengths=lengths)
+    want_out, want_h, want_c = want_out.copy(), want_h.copy(), want_c.copy()
+    with nn.no_grad():
+        assert not nn.is_grad_enabled()
+        out, (h_n, c_n) = model(x, lengths=lengths)
+    assert nn.is_grad_enabled()
+    for a, b in [(out, want_out), (h_n, want_h), (c_n, want_c)]:
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(RuntimeError, match=r"LSTM.backward\(\) called before forward\(\), or after a forward under "
+                                           r"nn.no_grad\(\)"):
+        model.backward(np.ones_like(out))
+    out, _ = model(x, lengths=lengths)
+    grad_x, _ = model.backward(np.ones_like(out))
+    assert grad_x.shape == x.shape and np.abs(grad_x).max() > 0
+
+
 def test_lstm_backward_rejects_bad_gradients_and_missing_forward():
     model = nn.LSTM(3, 4, batch_first=True, dtype=np.float64, rng=0)
     with pytest.raises(RuntimeError, match="before forward"):

@@ -10,9 +10,23 @@ def test_workspace_gives_back_the_same_array_for_the_same_request():
     a = ws.empty("a", (2, 3), np.float32)
     assert ws.empty("a", (2, 3), np.float32) is a
     assert ws.empty("b", (2, 3), np.float32) is not a
-    b = ws.empty("a", (3, 2), np.float32)
-    assert b is not a and b.shape == (3, 2)
+    b = ws.empty("a", (3, 4), np.float32)
+    assert b is not a and b.shape == (3, 4)
     assert ws.empty("a", (3, 2), np.float64).dtype == np.float64
+
+
+def test_a_smaller_request_gets_the_front_of_the_kept_array():
+    """predict's last, shorter batch and the LSTM's one-step arrays under no_grad write into memory the workspace
+    already holds: a C-contiguous view of the kept array's first elements; the kept array stays the kept one,
+    and a larger request, or another dtype, gets a new array."""
+    ws = Workspace()
+    a = ws.empty("a", (4, 6), np.float32)
+    b = ws.empty("a", (2, 5), np.float32)
+    assert b.shape == (2, 5) and b.flags.c_contiguous and np.shares_memory(a, b)
+    assert ws.empty("a", (4, 6), np.float32) is a
+    c = ws.empty("a", (5, 6), np.float32)
+    assert c.shape == (5, 6) and not np.shares_memory(a, c)
+    assert not np.shares_memory(ws.empty("a", (2,), np.float64), c)
 
 
 def test_empty_like_keeps_the_prototypes_memory_order():

@@ -57,7 +57,7 @@ def _batch_last(a):
     return np.moveaxis(a, (0, -2), (-2, -1))
 
 
-def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None):
+def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None, keep_cache=True):
     """``functional.lstm``: run D independent LSTMs over a sequence, all read forward in time, in one loop.
 
     D = 1 is one LSTM; a bidirectional layer is D = 2, the reverse direction fed the time-reversed input.
@@ -67,7 +67,11 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None):
     bias: (D, 4H) = b_ih + b_hh (the two biases only ever appear summed), or None.
     workspace: a ``Workspace`` to keep the per-step arrays in (the cache and ``out`` are its arrays, valid
     until the next ``lstm`` call with it), or None for fresh ones.
-    Returns ((out (D, T, B, H) with out[:, t] = h_t, h_n (D, B, H), c_n (D, B, H)), cache).
+    keep_cache: False when no backward will follow (``nn.no_grad``): the gates, c_t and tanh(c_t) of a step
+    are then written over the last step's (one step's arrays, and two of c, in use in turn) instead of
+    being kept for all T, so they stay in the cache; the outputs are the same numbers.
+    Returns ((out (D, T, B, H) with out[:, t] = h_t, h_n (D, B, H), c_n (D, B, H)), cache), cache None
+    without keep_cache.
     """
     x = as_float_array(x, "lstm input", ndim=4)
     D, T, B, I = x.shape
@@ -80,17 +84,19 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None):
     u[:T, H:H + I] = _batch_last(x)
     u[T, H:] = 0  # no x_T: zeros keep the row finite
     u[0, :H] = _batch_last(h0)
-    c = ws.empty("lstm c", (T + 1, H, D, B), dtype)  # c[t] = c_{t-1}: c0, c_1, ..., c_T
+    kept = T if keep_cache else 1  # the steps whose gates and tanh(c_t) are kept
+    c = ws.empty("lstm c", (kept + 1, H, D, B), dtype)  # c[t] = c_{t-1}: c0, c_1, ..., c_T (kept: in turn)
     c[0] = _batch_last(c0)
-    z = ws.empty("lstm z", (T, 4, H, D, B), dtype)  # after step t, z[t] holds the gates [g | i | f | o]
-    tanh_c = ws.empty("lstm tanh_c", (T, H, D, B), dtype)
+    z = ws.empty("lstm z", (kept, 4, H, D, B), dtype)  # after step t, z[t] holds the gates [g | i | f | o]
+    tanh_c = ws.empty("lstm tanh_c", (kept, H, D, B), dtype)
     ig = ws.empty("lstm ig", (H, D, B), dtype)
     one = dtype.type(1)
     # Per-step views made once, so the loop body is NumPy calls only; *_mm are (D, rows, B) for matmul.
-    z_mm = z.reshape(T, 4 * H, D, B).transpose(0, 2, 1, 3)
+    z_mm = z.reshape(kept, 4 * H, D, B).transpose(0, 2, 1, 3)
     with np.errstate(over="ignore"):  # exp(-a) = inf for a very negative a: 1 / (1 + inf) = 0, the right gate
         for z_m, u_m, z_t, c_prev, c_t, tc_t, h_t in zip(
-                z_mm, u.transpose(0, 2, 1, 3), z, c, c[1:], tanh_c, u[1:, :H]):
+                _steps(z_mm, T), u.transpose(0, 2, 1, 3), _steps(z, T), _steps(c, T), _steps(c, T, 1),
+                _steps(tanh_c, T), u[1:, :H]):
             np.matmul(w, u_m, out=z_m)  # every direction's W [h_{t-1}; x_t; 1] at once: [a_g | -a_i | -a_f | -a_o]
             g, i, f, o = z_t
             np.tanh(g, out=g)
@@ -104,8 +110,14 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None):
             np.tanh(c_t, out=tc_t)
             np.multiply(o, tc_t, out=h_t)  # h_t = o * tanh(c_t), written where step t+1 reads it
     out = np.moveaxis(u[1:, :H], (1, 2, 3), (3, 0, 2))  # (D, T, B, H), a view
-    cache = (x.shape, weight_ih, weight_hh, bias, z, u, c, tanh_c)
-    return (out, out[:, -1].copy(), np.moveaxis(c[T], 0, -1).copy()), cache
+    cache = (x.shape, weight_ih, weight_hh, bias, z, u, c, tanh_c) if keep_cache else None
+    return (out, out[:, -1].copy(), np.moveaxis(c[T % len(c)], 0, -1).copy()), cache
+
+
+def _steps(a, T, shift=0):
+    """The T per-step views a[t + shift] (t = 0 .. T-1) of an array that keeps every step, or, when it keeps
+    fewer (``lstm`` without keep_cache), the same few views in turn: a[(t + shift) % len(a)]."""
+    return a[shift:shift + T] if len(a) >= T + shift else [a[(t + shift) % len(a)] for t in range(T)]
 
 
 # copy_output copies about this many bytes of the kernel's output per call: a few steps at the seed's

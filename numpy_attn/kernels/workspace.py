@@ -5,15 +5,21 @@ operating system stops the program, finds a page and zeroes it. NumPy's allocato
 gives large arrays back to the operating system when they are freed, and so does every other library
 in the process (PyTorch's frees trim the heap too), so a fresh (T, ...) array per call is mostly fresh
 pages, thousands of faults per training step at the BiLSTM's shapes (docs/performance.md has the
-figures). A ``Workspace`` hands back the same array for the same name.
+figures). A ``Workspace`` hands back the same memory for the same name, and a smaller request under that
+name gets the front of it: a loop whose last batch is shorter (``predict``'s 256 + 78 windows, an epoch's
+remainder) or a forward that keeps fewer steps (``kernels.lstm`` under ``no_grad``) writes into pages
+it has already touched.
 """
+
+import math
 
 import numpy as np
 
 
 class Workspace:
     """Named scratch arrays: ``empty(name, shape, dtype)`` returns the array kept under ``name`` when its
-    shape and dtype match, else a new one, which is kept.
+    shape and dtype match, a C-contiguous view of its first elements when it is of that dtype and at least
+    as large, else a new one, which is kept.
 
     Like ``np.empty``, the contents are whatever the last user left, so callers write before they read.
     An array taken from a workspace is valid until the next ``empty`` call with the same name: results
@@ -26,9 +32,9 @@ class Workspace:
     def empty(self, name, shape, dtype):
         shape, dtype = tuple(shape), np.dtype(dtype)
         a = self._arrays.get(name)
-        if a is None or a.shape != shape or a.dtype != dtype:
+        if a is None or a.dtype != dtype or a.size < math.prod(shape):
             a = self._arrays[name] = np.empty(shape, dtype)
-        return a
+        return a if a.shape == shape else a.reshape(-1)[:math.prod(shape)].reshape(shape)
 
     def empty_like(self, name, prototype, shape=None):
         """``np.empty_like(prototype, shape=shape)`` kept under ``name``: the prototype's dtype and memory

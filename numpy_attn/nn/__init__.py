@@ -14,6 +14,7 @@ from .attention import ScaledDotProductAttention, SelfAttention
 from .container import Sequential
 from .dropout import Dropout
 from .embedding import Embedding
+from .grad_mode import is_grad_enabled, no_grad
 from .kernel_regression import NWKernelRegression
 from .layer_norm import LayerNorm
 from .linear import Linear

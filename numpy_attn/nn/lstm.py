@@ -14,6 +14,7 @@ from .._validate import as_float_array, as_generator, as_module_input, check_dty
 from ..kernels.lstm import copy_output as copy_lstm_output
 from ..kernels.workspace import Workspace
 from . import init
+from .grad_mode import is_grad_enabled
 from .module import Module
 
 
@@ -183,6 +184,7 @@ class LSTM(Module):
         adds every parameter's gradient into ``.grad``. A None upstream gradient counts as zero; with
         lengths, the upstream gradient at padded steps is ignored (those outputs are constant 0) and
         grad_x is 0 there.
+    Under ``nn.no_grad()`` the forward keeps no cache (one step's gates at a time), so no backward can follow.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
@@ -243,7 +245,7 @@ class LSTM(Module):
         state_shape = (self.num_layers * D,) + ((H,) if unbatched else (B, H))
         h0, c0 = (s[:, None] if unbatched else s for s in _initial_state(hx, state_shape, x.dtype, "LSTM"))
         h_n, c_n = np.empty((2, self.num_layers * D, B, H), x.dtype)
-        caches = []
+        caches, keep_cache = [], is_grad_enabled()
         for layer in range(self.num_layers):
             mask = None
             if layer > 0 and self.training:  # dropout on every layer's output but the last, as PyTorch
@@ -254,23 +256,25 @@ class LSTM(Module):
             output = np.empty(x.shape[:-1] + (D * H,), x.dtype)
             out = self._time_major(output, unbatched)
             run = self._layer if packing is None else self._packed_layer
-            h_n[rows], c_n[rows], cache = run(layer, seq, h0[rows], c0[rows], out, packing)
+            h_n[rows], c_n[rows], cache = run(layer, seq, h0[rows], c0[rows], out, packing, keep_cache)
             seq = out
             caches.append((mask, cache))
         h_n, c_n = (h_n[:, 0], c_n[:, 0]) if unbatched else (h_n, c_n)
-        self._cache = (caches, packing, unbatched, output.shape, h_n.shape)
+        self._cache = (caches, packing, unbatched, output.shape, h_n.shape) if keep_cache else None
         return output, (h_n, c_n)
 
-    def _layer(self, layer, seq, h0, c0, out, _):
+    def _layer(self, layer, seq, h0, c0, out, _, keep_cache):
         """One layer over the whole batch, both directions in one ``kernels.lstm`` loop: seq (T, B, in), h0, c0
-        (D, B, H) -> (h_n, c_n (D, B, H), cache), the output written into out (T, B, D*H) in time order."""
+        (D, B, H) -> (h_n, c_n (D, B, H), cache or None), the output written into out (T, B, D*H) in time
+        order."""
         D, ws = len(self._suffixes), self._workspaces[layer]
         xs = np.stack(_in_reading_order([seq] * D), out=ws.empty("LSTM input", (D,) + seq.shape, seq.dtype))
-        (out_d, h_n, c_n), cache = K.lstm(xs, h0, c0, *self._stacked_weights(layer), workspace=ws)  # (D, T, B, H)
+        (out_d, h_n, c_n), cache = K.lstm(xs, h0, c0, *self._stacked_weights(layer), workspace=ws,
+                                          keep_cache=keep_cache)  # (D, T, B, H)
         copy_lstm_output(out_d, out)
         return h_n, c_n, cache
 
-    def _packed_layer(self, layer, seq, h0, c0, out, packing):
+    def _packed_layer(self, layer, seq, h0, c0, out, packing, keep_cache):
         """``_layer`` for series of their own lengths: one ``kernels.lstm`` call per segment of ``packing``."""
         D, H = len(self._suffixes), self.hidden_size
         xs = packing.to_reading_order(np.broadcast_to(seq[:, :, None], seq.shape[:2] + (D,) + seq.shape[2:]))
@@ -279,7 +283,8 @@ class LSTM(Module):
         weights, caches = self._stacked_weights(layer), []
         for begin, end, n in packing.segments:
             (out_d[:, begin:end, :n], h[:, :n], c[:, :n]), cache = K.lstm(
-                xs[:, begin:end, :n], h[:, :n], c[:, :n], *weights)  # the first n series, steps begin..end-1
+                xs[:, begin:end, :n], h[:, :n], c[:, :n], *weights,
+                keep_cache=keep_cache)  # the first n series, steps begin..end-1
             caches.append(cache)
         out[...] = packing.to_time_order(out_d).reshape(out.shape)
         return h[:, packing.rank], c[:, packing.rank], caches

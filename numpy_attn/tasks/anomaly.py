@@ -27,6 +27,7 @@ from .commands import Interrupted, check_out, output_folder
 from .preprocessing import StandardScaler, fit_scaler, train_val_test_split
 from .synthetic import ANOMALY_KINDS, make_anomaly_dataset
 from ..models import MODELS
+from ..nn import no_grad
 from .training import fit, predict
 
 FEATURES = ("diff", "raw")
@@ -242,7 +243,7 @@ def channel_attention_report(weights, channels, spans):
 
 def _channel_weights(model, X, batch_size=256):
     """``model.channel_weights`` over X (N, T, C') in batches -> (N, C, T)."""
-    with limit_blas_threads(1):
+    with limit_blas_threads(1), no_grad():
         return np.concatenate([model.channel_weights(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from .. import functional as F
 from .._validate import NonFiniteError, as_float_array, as_generator, is_real
 from ..kernels.blas import limit_blas_threads
-from ..nn import BCELoss, CrossEntropyLoss
+from ..nn import BCELoss, CrossEntropyLoss, no_grad
 from ..nn.lstm import as_lengths
 from ..nn.utils import clip_grad_norm_
 from .checkpoint import save_checkpoint
@@ -394,8 +394,9 @@ def _targets(y, out):
 
 
 def _outputs(model, X, lengths, batch_size):
-    """The model's raw outputs over X in batches, in eval mode (its mode restored afterwards):
-    (out: (N,) P(class 1) or (N, K) logits, alpha: (N, T) with zeros at padded steps, or None)."""
+    """The model's raw outputs over X in batches, in eval mode (its mode restored afterwards) and under
+    ``nn.no_grad`` (no backward follows): (out: (N,) P(class 1) or (N, K) logits, alpha: (N, T) with zeros
+    at padded steps, or None)."""
     if len(X) == 0:
         raise ValueError("predict: X holds no series")
     if lengths is not None:
@@ -405,7 +406,8 @@ def _outputs(model, X, lengths, batch_size):
     outs, alpha = [], None
     try:
         for idx in iterate_minibatches(len(X), batch_size):
-            out, a = model(*_inputs(X, lengths, idx))
+            with no_grad():
+                out, a = model(*_inputs(X, lengths, idx))
             outs.append(out)
             if a is not None:
                 alpha = np.zeros(X.shape[:2], a.dtype) if alpha is None else alpha
