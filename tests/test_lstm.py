@@ -448,6 +448,23 @@ def test_lstm_rejects_bad_input():
         model(good, state)
 
 
+def test_lstm_lengths_that_all_reach_the_end_read_the_batch_unpadded():
+    """lengths all T: every series runs every step, so the module reads the batch as an unpadded one (no
+    packing, the kernel on its workspace): the output, the final states and every gradient are those of
+    lengths=None, bit for bit."""
+    rng = np.random.default_rng(13)
+    model = nn.LSTM(2, 3, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64, rng=13)
+    x, g = rng.standard_normal((3, 6, 2)), rng.standard_normal((3, 6, 6))
+    results = []
+    for lengths in (None, [6, 6, 6]):
+        model.zero_grad()
+        out, (h_n, c_n) = model(x, lengths=lengths)
+        grad_x, (grad_h0, grad_c0) = model.backward(g, h_n, c_n)
+        results.append([out, h_n, c_n, grad_x, grad_h0, grad_c0] + [p.grad.copy() for p in model.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("with_lengths", [False, True])
 def test_lstm_under_no_grad_gives_the_same_output_and_refuses_a_backward(with_lengths):
     """Under nn.no_grad the kernel keeps one step's arrays instead of T (kernels.lstm, keep_cache=False): the

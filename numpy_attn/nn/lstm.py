@@ -240,7 +240,9 @@ class LSTM(Module):
             if unbatched:
                 raise ValueError(f"LSTM lengths: given for an unbatched input of shape {x.shape}; lengths "
                                  "describe the series of a batch")
-            packing = _Packing(as_lengths(lengths, B, T, "LSTM lengths"), T, len(self._suffixes))
+            lengths = as_lengths(lengths, B, T, "LSTM lengths")
+            if lengths.min() < T:  # series that all run T steps are read as an unpadded batch: the same steps
+                packing = _Packing(lengths, T, len(self._suffixes))
         D, H = len(self._suffixes), self.hidden_size
         state_shape = (self.num_layers * D,) + ((H,) if unbatched else (B, H))
         h0, c0 = (s[:, None] if unbatched else s for s in _initial_state(hx, state_shape, x.dtype, "LSTM"))
