@@ -92,15 +92,14 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None, keep_cache=
     ig = ws.empty("lstm ig", (H, D, B), dtype)
     one = dtype.type(1)
     # Per-step views made once, so the loop body is NumPy calls only; *_mm are (D, rows, B) for matmul.
-    z_mm = z.reshape(kept, 4 * H, D, B).transpose(0, 2, 1, 3)
+    z_mm = list(z.reshape(kept, 4 * H, D, B).transpose(0, 2, 1, 3))
+    gates = [(*z_t, z_t[1:]) for z_t in z]  # g, i, f, o and the sigmoid block [i | f | o] of each kept step
     with np.errstate(over="ignore"):  # exp(-a) = inf for a very negative a: 1 / (1 + inf) = 0, the right gate
-        for z_m, u_m, z_t, c_prev, c_t, tc_t, h_t in zip(
-                _steps(z_mm, T), u.transpose(0, 2, 1, 3), _steps(z, T), _steps(c, T), _steps(c, T, 1),
-                _steps(tanh_c, T), u[1:, :H]):
+        for z_m, u_m, (g, i, f, o, sig), c_prev, c_t, tc_t, h_t in zip(
+                _steps(z_mm, T), u.transpose(0, 2, 1, 3), _steps(gates, T), _steps(list(c), T),
+                _steps(list(c), T, 1), _steps(list(tanh_c), T), u[1:, :H]):
             np.matmul(w, u_m, out=z_m)  # every direction's W [h_{t-1}; x_t; 1] at once: [a_g | -a_i | -a_f | -a_o]
-            g, i, f, o = z_t
             np.tanh(g, out=g)
-            sig = z_t[1:]
             np.exp(sig, out=sig)  # one exp for the three sigmoid gates
             np.add(sig, one, out=sig)
             np.divide(one, sig, out=sig)  # 1 / (1 + exp(-a)) = sigmoid(a): z_t = [g | i | f | o]
@@ -115,8 +114,8 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None, keep_cache=
 
 
 def _steps(a, T, shift=0):
-    """The T per-step views a[t + shift] (t = 0 .. T-1) of an array that keeps every step, or, when it keeps
-    fewer (``lstm`` without keep_cache), the same few views in turn: a[(t + shift) % len(a)]."""
+    """The T per-step items a[t + shift] (t = 0 .. T-1) of a list that holds every step, or, when it holds
+    fewer (``lstm`` without keep_cache), the same few in turn: a[(t + shift) % len(a)]."""
     return a[shift:shift + T] if len(a) >= T + shift else [a[(t + shift) % len(a)] for t in range(T)]
 
 
