@@ -335,14 +335,17 @@ def test_embedding_rejects_bad_indices():
 REDUCTIONS = ["mean", "sum", "none"]
 
 
-def _check_loss(data, ours, ours_backward, theirs, x, target, reduction, loss_scale=0.0, **kw):
+def _check_loss(data, ours, ours_backward, theirs, x, target, reduction, loss_scale=0.0, grad_cancels=False, **kw):
+    """grad_cancels: the gradient is a difference of terms up to the upstream gradient's size (p - q), which
+    may cancel to 0; it is then compared relative to that size."""
     loss, cache = ours(x, target, reduction=reduction, **kw)
     tx = tensor(x)
     ttarget = torch.tensor(target) if np.asarray(target).dtype.kind in "iu" else tensor(target, False)
     tloss = theirs(tx, ttarget, reduction=reduction, **kw)
     g = upstream_like(data, np.shape(loss))
     assert_close(loss, tloss, name="loss", scale=loss_scale)
-    assert_close(ours_backward(g, cache), torch_vjp(tloss, [tx], [g])[0], name="grad_input")
+    grad_scale = np.abs(g).max(initial=0) if grad_cancels else 0.0
+    assert_close(ours_backward(g, cache), torch_vjp(tloss, [tx], [g])[0], name="grad_input", scale=grad_scale)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -390,13 +393,29 @@ def test_bce_with_logits_is_accurate_where_the_loss_is_tiny():
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@given(data=st.data(), n=st.integers(1, 6), c=st.integers(1, 5), scale=st.sampled_from([1.0, 1e3]))
-def test_cross_entropy_matches_torch(reduction, data, n, c, scale):
+@given(data=st.data(), n=st.integers(1, 6), c=st.integers(1, 5), scale=st.sampled_from([1.0, 1e3]),
+       label_smoothing=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0)))
+def test_cross_entropy_matches_torch(reduction, data, n, c, scale, label_smoothing):
     x = data.draw(arrays((n, c))) * scale
     target = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)), dtype=np.int64)
     if n > 1:
         target[data.draw(st.integers(0, n - 1))] = -100  # one ignored row; mean divides by the rest
-    _check_loss(data, F.cross_entropy, F.cross_entropy_backward, TF.cross_entropy, x, target, reduction)
+    # smoothing sums -log p over every class: terms up to scale |x| each, so the rounding is relative to them
+    loss_scale = label_smoothing * np.abs(x).max(initial=0) * (n if reduction == "sum" else 1)
+    _check_loss(data, F.cross_entropy, F.cross_entropy_backward, TF.cross_entropy, x, target, reduction,
+                loss_scale=loss_scale, grad_cancels=label_smoothing > 0, label_smoothing=label_smoothing)
+
+
+def test_cross_entropy_label_smoothing_is_the_smoothed_targets_cross_entropy():
+    x, t, e = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]]), np.array([2, 1]), 0.3
+    q = np.full((2, 3), e / 3) + (1 - e) * np.eye(3)[t]                  # (1 - e) onehot + e / C
+    logp = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+    loss, cache = F.cross_entropy(x, t, reduction="none", label_smoothing=e)
+    assert_close(loss, -(q * logp).sum(axis=1), tol=1e-15, name="loss")
+    assert_close(F.cross_entropy_backward(np.ones(2), cache), np.exp(logp) - q, tol=1e-15, name="grad")
+    for bad in (-0.1, 1.5, float("nan"), True, "0.1"):
+        with pytest.raises(ValueError, match="label_smoothing"):
+            F.cross_entropy(x, t, label_smoothing=bad)
 
 
 @pytest.mark.parametrize("loss, backward, target", [
@@ -413,6 +432,8 @@ def test_cross_entropy_and_bce_finite_differences():
     rng = np.random.default_rng(10)
     x, t = rng.standard_normal((4, 3)), np.array([0, 2, 1, 2])
     assert check_function(lambda x: F.cross_entropy(x, t), F.cross_entropy_backward, [x])[0] < FD_TOL
+    assert check_function(lambda x: F.cross_entropy(x, t, label_smoothing=0.2), F.cross_entropy_backward,
+                          [x])[0] < FD_TOL
     p, y = rng.uniform(0.1, 0.9, (3, 4)), rng.random((3, 4))
     assert check_function(lambda p: F.binary_cross_entropy(p, y), F.binary_cross_entropy_backward, [p])[0] < FD_TOL
 

@@ -154,6 +154,8 @@ def test_dropout_module_train_and_eval():
     (nn.BCELoss(), torch.nn.BCELoss(), lambda r: r.random((4, 3))),
     (nn.BCEWithLogitsLoss(reduction="sum"), torch.nn.BCEWithLogitsLoss(reduction="sum"), lambda r: r.random((4, 3))),
     (nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss(), lambda r: r.integers(0, 3, 4)),
+    (nn.CrossEntropyLoss(label_smoothing=0.2), torch.nn.CrossEntropyLoss(label_smoothing=0.2),
+     lambda r: r.integers(0, 3, 4)),
 ])
 def test_loss_modules_match_torch(ours, theirs, target):
     rng = np.random.default_rng(3)

@@ -276,6 +276,10 @@ def test_predict_is_batch_independent_and_restores_the_mode():
         (dict(max_grad_norm=0.0), "max_grad_norm"),
         (dict(max_grad_norm=float("inf")), "max_grad_norm"),
         (dict(max_grad_norm=True), "max_grad_norm"),
+        (dict(label_smoothing=-0.1), r"label_smoothing: expected a number in \[0, 1\]"),
+        (dict(label_smoothing=1.5), r"label_smoothing: expected a number in \[0, 1\]"),
+        (dict(label_smoothing=True), r"label_smoothing: expected a number in \[0, 1\]"),
+        (dict(label_smoothing=0.1), r"label_smoothing: the binary head \(BCELoss\) takes none"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, match):
@@ -361,6 +365,22 @@ def test_k_classes_train_with_cross_entropy_and_predict_gives_softmax():
     assert alpha is None and prob.shape == (60, 3)
     np.testing.assert_allclose(prob.sum(axis=1), 1.0, rtol=1e-12)
     assert (prob.argmax(axis=1) == yv).mean() > 0.95
+    assert evaluate_loss(model, Xv, yv, lv) == pytest.approx(history.best_val_loss, rel=1e-12)
+
+
+def test_label_smoothing_smooths_the_training_loss_only():
+    """The first batch's loss is the cross-entropy against the smoothed targets; the validation loss stays the
+    plain cross-entropy (evaluate_loss of the kept weights)."""
+    X, y, lengths = _levels(120, 1)
+    Xv, yv, lv = _levels(60, 2)
+    model, start, first = MeanPoolClassifier(num_classes=3), MeanPoolClassifier(num_classes=3), []
+    history = fit(model, Adam(model.parameters(), lr=0.05), X, y, Xv, yv, epochs=3, batch_size=16, rng=0,
+                  lengths_train=lengths, lengths_val=lv, on_batch=lambda e, b, n, loss: first.append(loss),
+                  label_smoothing=0.2)
+    idx = next(iterate_minibatches(120, 16, shuffle=True, rng=0))
+    logits, _ = start(X[idx, :lengths[idx].max()], lengths[idx])
+    assert first[0] == pytest.approx(nn.CrossEntropyLoss(label_smoothing=0.2)(logits, y[idx]), rel=1e-12)
+    assert first[0] != pytest.approx(nn.CrossEntropyLoss()(logits, y[idx]), rel=1e-6)  # near-even logits: close
     assert evaluate_loss(model, Xv, yv, lv) == pytest.approx(history.best_val_loss, rel=1e-12)
 
 

@@ -98,26 +98,28 @@ def _tensors(split, num_classes, dtype, device):
 
 def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=32, lr=1e-3, patience=5, rng=None,
         device="cpu", on_batch=None, on_epoch=None, lengths_train=None, lengths_val=None, monitor="loss",
-        max_grad_norm=None):
+        max_grad_norm=None, label_smoothing=0.0):
     """Train ``model`` in place and return a ``numpy_attn.tasks.training.History``; the kept weights are restored.
 
     X_*: (N, T, C) NumPy arrays; the model's dtype decides the tensors' dtype. The loss follows the model's
-    head (``model.num_classes``: None for BCE on P(class 1), K for cross-entropy on logits); lengths, the
-    optional validation split, monitor, patience and max_grad_norm (``torch.nn.utils.clip_grad_norm_``) are
+    head (``model.num_classes``: None for BCE on P(class 1), K for cross-entropy on logits, with
+    ``torch.nn.CrossEntropyLoss(label_smoothing=...)``); lengths, the optional validation split, monitor,
+    patience, max_grad_norm (``torch.nn.utils.clip_grad_norm_``) and label_smoothing are
     ``numpy_attn.tasks.training.fit``'s. Settings and arrays are checked, and a NaN or inf stops training, as
     there.
     """
     num_classes = getattr(model, "num_classes", None)
     train = check_split(X_train, y_train, lengths_train, num_classes, "train")
     val = check_validation(X_val, y_val, lengths_val, num_classes)
-    check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm)
+    check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm, label_smoothing, num_classes)
     check_hyperparameter(lr, "lr")
     dtype = next(model.parameters()).dtype
     Xt, yt, lt = _tensors(train, num_classes, dtype, device)
     val_t = None if val is None else _tensors(val, num_classes, dtype, device)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    criterion = torch.nn.BCELoss() if num_classes is None else torch.nn.CrossEntropyLoss()
+    criterion = (torch.nn.BCELoss() if num_classes is None
+                 else torch.nn.CrossEntropyLoss(label_smoothing=label_smoothing))
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     history = History.for_run(train[1], None if val is None else val[1], num_classes, monitor)
     kept_state = copy.deepcopy(model.state_dict())  # the starting weights, until an epoch is kept

@@ -7,7 +7,7 @@ per-element losses and the backward takes an array of that shape.
 
 import numpy as np
 
-from .._validate import as_float_array, as_index_array, check_ndim, check_reduction, check_same_shape
+from .._validate import as_float_array, as_index_array, check_ndim, check_reduction, check_same_shape, is_real
 from .activation import sigmoid
 from .softmax import log_softmax
 
@@ -89,9 +89,15 @@ def binary_cross_entropy_with_logits_backward(grad_loss, cache):
     return _unreduce(grad_loss, x.shape, reduction, x.dtype) * (sigmoid(x)[0] - y)  # dl/dx = s(x) - y
 
 
-def cross_entropy(input, target, reduction="mean", ignore_index=-100):
+def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoothing=0.0):
     """l_n = -log softmax(x_n)[y_n] for logits x: (N, C) and class indices y: (N,).
 
+    label_smoothing e in [0, 1] (PyTorch's): the target is (1 - e) onehot(y_n) + e / C for every class, so
+
+        l_n = (1 - e) (-log p_{n,y_n}) + (e / C) sum_k (-log p_{n,k}),    p_n = softmax(x_n)
+
+    and the model is not pushed towards probabilities of 1 (logits growing without bound) on its training
+    series. e = 0: the plain cross-entropy.
     Rows whose target is ``ignore_index`` contribute nothing; 'mean' divides by the rows that count.
     """
     x = as_float_array(input, "cross_entropy input", ndim=2)
@@ -100,19 +106,27 @@ def cross_entropy(input, target, reduction="mean", ignore_index=-100):
     if target.shape[0] != x.shape[0]:
         raise ValueError(f"cross_entropy target: expected shape ({x.shape[0]},) to match input {x.shape}, "
                          f"got {target.shape}")
+    if not (is_real(label_smoothing) and 0.0 <= label_smoothing <= 1.0):
+        raise ValueError(f"cross_entropy label_smoothing: expected a number in [0, 1], got {label_smoothing!r}")
     keep = target != ignore_index
     safe = as_index_array(np.where(keep, target, 0), "cross_entropy target", x.shape[1])
     logp, _ = log_softmax(x, axis=1)
     rows = np.arange(x.shape[0])
-    losses = -logp[rows, safe] * keep
+    losses = -logp[rows, safe]
+    if label_smoothing:
+        losses = (1.0 - label_smoothing) * losses - (label_smoothing / x.shape[1]) * logp.sum(axis=1)
+    losses = losses * keep
     count = int(keep.sum())
-    return _reduce(losses, reduction, count), (logp, safe, keep, reduction, count)
+    return _reduce(losses, reduction, count), (logp, safe, keep, reduction, count, label_smoothing)
 
 
 def cross_entropy_backward(grad_loss, cache):
-    """dl_n/dx_n = softmax(x_n) - onehot(y_n), scaled by each row's upstream gradient."""
-    logp, safe, keep, reduction, count = cache
+    """dl_n/dx_n = softmax(x_n) - q_n, q_n = (1 - e) onehot(y_n) + e / C the (smoothed) target, scaled by
+    each row's upstream gradient: (N, C)."""
+    logp, safe, keep, reduction, count, label_smoothing = cache
     g = _unreduce(grad_loss, keep.shape, reduction, logp.dtype, count) * keep
     grad = np.exp(logp)
-    grad[np.arange(len(safe)), safe] -= 1.0
+    if label_smoothing:
+        grad -= label_smoothing / logp.shape[1]
+    grad[np.arange(len(safe)), safe] -= 1.0 - label_smoothing
     return grad * g[:, None]

@@ -46,14 +46,15 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class CrossEntropyLoss(_Loss):
-    """Cross-entropy of logits (N, C) against class indices (N,); ``ignore_index`` rows are skipped."""
+    """Cross-entropy of logits (N, C) against class indices (N,); ``ignore_index`` rows are skipped.
+    label_smoothing e: the target is (1 - e) onehot(y) + e / C (``functional.cross_entropy``), as PyTorch's."""
 
     fn, fn_backward = staticmethod(F.cross_entropy), staticmethod(F.cross_entropy_backward)
 
-    def __init__(self, reduction="mean", ignore_index=-100):
+    def __init__(self, reduction="mean", ignore_index=-100, label_smoothing=0.0):
         super().__init__(reduction)
-        self.ignore_index = ignore_index
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input, target):
-        loss, self._cache = F.cross_entropy(input, target, self.reduction, self.ignore_index)
+        loss, self._cache = F.cross_entropy(input, target, self.reduction, self.ignore_index, self.label_smoothing)
         return loss if self.reduction == "none" else float(loss)

@@ -14,7 +14,8 @@ One step, as in the seed's PyTorch loop:
     optimizer.zero_grad(); out, _ = model(x); loss = criterion(out, y); model.backward(dloss/dout); optimizer.step()
 
 criterion: ``BCELoss`` on P(class 1) against labels 0/1 (binary), ``CrossEntropyLoss`` on the logits against
-class indices 0..K-1 (K classes: the softmax and the log in one stable step).
+class indices 0..K-1 (K classes: the softmax and the log in one stable step), with ``label_smoothing`` when
+``fit`` is given one.
 
 Series of different lengths: pass ``lengths`` (N,) with X padded to the longest (N, T, C); each batch is cut
 to the longest series it holds and the model is given the batch's lengths (``model(x, lengths)``).
@@ -148,9 +149,11 @@ def chance_loss(y_train, y_val, num_classes=None):
     return float(-np.mean(log_p[np.asarray(y_val)]))
 
 
-def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_norm=None):
+def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_norm=None, label_smoothing=0.0,
+                      num_classes=None):
     """Refuse loop settings ``fit`` cannot run: epochs and batch_size positive integers, patience one or None,
-    monitor 'loss' or 'accuracy', max_grad_norm a finite number > 0 or None.
+    monitor 'loss' or 'accuracy', max_grad_norm a finite number > 0 or None, label_smoothing a number in
+    [0, 1], and above 0 only for a K-class head (``num_classes`` K; the binary head's BCELoss has none).
 
     The PyTorch trainer (``torch_ref.train.fit``) makes the same checks with the same messages.
     """
@@ -164,6 +167,11 @@ def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_nor
         raise ValueError(f"monitor: expected 'loss' or 'accuracy', got {monitor!r}")
     if max_grad_norm is not None and not (is_real(max_grad_norm) and 0 < max_grad_norm < np.inf):
         raise ValueError(f"max_grad_norm: expected a finite number > 0 or None, got {max_grad_norm!r}")
+    if not (is_real(label_smoothing) and 0 <= label_smoothing <= 1):
+        raise ValueError(f"label_smoothing: expected a number in [0, 1], got {label_smoothing!r}")
+    if label_smoothing and num_classes is None:
+        raise ValueError(f"label_smoothing: the binary head (BCELoss) takes none, got {label_smoothing!r}; "
+                         f"build the model with num_classes=2 for a cross-entropy head")
 
 
 def check_split(X, y, lengths, num_classes, name):
@@ -239,6 +247,7 @@ def fit(
     monitor="loss",
     noise=0.0,
     max_grad_norm=None,
+    label_smoothing=0.0,
 ):
     """Train ``model`` with ``optimizer``; return a ``History``.
 
@@ -254,6 +263,10 @@ def fit(
     batches as they are. Padded steps get noise too, which the models set to 0 (``models/pooled.py``).
     max_grad_norm: before each step, scale the gradients down to this joint norm when they are longer
     (``nn.utils.clip_grad_norm_``); None: never.
+    label_smoothing: e in [0, 1], for a K-class head: the training loss is the cross-entropy against
+    (1 - e) onehot(y) + e / K (``nn.CrossEntropyLoss(label_smoothing=e)``, PyTorch's), so no training series
+    pulls its logits apart without bound once it is classified right. The validation loss, the chance loss
+    and ``evaluate_loss`` stay the plain cross-entropy. 0: none.
 
     With validation, the model ends with the weights of the best epoch (a copy kept in memory), best by
     ``monitor``:
@@ -283,11 +296,11 @@ def fit(
     num_classes = getattr(model, "num_classes", None)
     train = check_split(X_train, y_train, lengths_train, num_classes, "train")
     val = check_validation(X_val, y_val, lengths_val, num_classes)
-    check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm)
+    check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm, label_smoothing, num_classes)
     if not (is_real(noise) and 0 <= noise < np.inf):
         raise ValueError(f"noise: expected a finite number >= 0, got {noise!r}")
     rng = as_generator(rng)
-    loss_fn = BCELoss() if num_classes is None else CrossEntropyLoss()
+    loss_fn = BCELoss() if num_classes is None else CrossEntropyLoss(label_smoothing=label_smoothing)
     history = History.for_run(train[1], None if val is None else val[1], num_classes, monitor)
     kept_state = model.state_dict()  # the starting weights, until an epoch is kept
 
