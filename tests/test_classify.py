@@ -214,6 +214,8 @@ def test_a_bundled_dataset_by_name(tmp_path):
     (dict(data="GunPoint", lr=0), "lr: expected a positive learning rate"),
     (dict(data="GunPoint", noise=-0.5), "noise: expected a finite standard deviation >= 0"),
     (dict(data="GunPoint", noise=float("inf")), "noise: expected a finite standard deviation >= 0"),
+    (dict(data="GunPoint", label_smoothing=1.5), r"label_smoothing: expected a number in \[0, 1\]"),
+    (dict(data="GunPoint", label_smoothing=True), r"label_smoothing: expected a number in \[0, 1\]"),
     (dict(data="GunPoint", val_fraction=1.0), r"val_fraction: expected a share in \[0, 1\)"),
     (dict(data="GunPoint", seed=-1), "seed: expected an integer >= 0"),
     (dict(data="GunPoint", missing="drop"), "missing: expected one of"),
@@ -277,6 +279,19 @@ def test_noise_reaches_training_and_is_seeded(tiny_files):
     assert ClassifyConfig().noise == 0.0
     assert all(np.array_equal(a, b) for a, b in zip(noisy.values(), weights(noise=0.3).values()))
     assert not all(np.array_equal(a, b) for a, b in zip(quiet.values(), noisy.values()))
+
+
+def test_label_smoothing_reaches_training(tiny_files):
+    """ClassifyConfig.label_smoothing is fit's: 0.1 by default, and another value trains other weights."""
+    data = load_data(ClassifyConfig(train=str(tiny_files[0]), test=str(tiny_files[1])))
+
+    def weights(**options):
+        config = ClassifyConfig(data="Tiny", **TINY, **options)
+        return classify(data.train, data.test, data.class_names, config, log=lambda line: None).model.state_dict()
+
+    assert ClassifyConfig().label_smoothing == 0.1
+    default, plain = weights(), weights(label_smoothing=0.0)
+    assert not all(np.array_equal(a, b) for a, b in zip(default.values(), plain.values()))
 
 
 # --- figures ---------------------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ behind each choice:
    score 1.0 for models that differ by five points on the test split): the model then trains on every
    training series for ``epochs`` epochs and keeps the last.
 3. The model: BiLSTM + multi-head self-attention (``bilstm-mha``) with a K-class head, trained by
-   ``training.fit`` with Adam, batch 16, the learning rate falling from ``lr`` to 0 on a cosine over
-   ``epochs`` (so the last epoch's weights are settled ones); with validation, early stopping on the
-   validation accuracy (``monitor="accuracy"``, ties broken by the loss), the best epoch's weights restored.
+   ``training.fit`` with Adam on the cross-entropy with label smoothing 0.1 (the targets 0.9 onehot + 0.1 / K,
+   ``label_smoothing``), batch 16, the learning rate falling from ``lr`` to 0 on a cosine over ``epochs`` (so
+   the last epoch's weights are settled ones); with validation, early stopping on the validation accuracy
+   (``monitor="accuracy"``, ties broken by the plain cross-entropy), the best epoch's weights restored.
 4. Evaluation on the archive's own test split: ``classification_metrics.multiclass_report``.
 
 ``run_classify`` does it for a bundled dataset or two files and writes metrics.json, history.json, loss.png,
@@ -58,10 +59,11 @@ class ClassifyConfig:
     znorm: z-normalise each series first; features: "raw" (x) or "diff" ([x, dx]); hidden: the BiLSTM
     models' LSTM size; epochs: the most epochs (all of them without validation); noise: the standard
     deviation of the Gaussian noise added to each training batch's standardised input (``training.fit``, 0:
-    none); schedule: "cosine" (the learning rate falls from lr to 0 over the epochs) or "constant";
-    patience: epochs without a better validation accuracy before stopping; val_fraction: the share of each
-    class held out for validation; min_validation: the fewest held-out series worth validating on (fewer: no
-    validation split);
+    none); label_smoothing: e, the training loss the cross-entropy against (1 - e) onehot(y) + e / K
+    (``training.fit``, PyTorch's ``CrossEntropyLoss(label_smoothing=e)``; 0: none); schedule: "cosine" (the
+    learning rate falls from lr to 0 over the epochs) or "constant"; patience: epochs without a better
+    validation accuracy before stopping; val_fraction: the share of each class held out for validation;
+    min_validation: the fewest held-out series worth validating on (fewer: no validation split);
     missing: "error" or "interpolate", for missing values in the files.
     """
 
@@ -76,6 +78,7 @@ class ClassifyConfig:
     batch_size: int = 16
     lr: float = 3e-3
     noise: float = 0.0
+    label_smoothing: float = 0.1
     schedule: str = "cosine"
     patience: int = 30
     val_fraction: float = 0.2
@@ -101,6 +104,9 @@ class ClassifyConfig:
             raise ValueError(f"lr: expected a positive learning rate, got {self.lr!r}")
         if isinstance(self.noise, bool) or not (isinstance(self.noise, (int, float)) and 0 <= self.noise < math.inf):
             raise ValueError(f"noise: expected a finite standard deviation >= 0, got {self.noise!r}")
+        if isinstance(self.label_smoothing, bool) or not (isinstance(self.label_smoothing, (int, float))
+                                                          and 0 <= self.label_smoothing <= 1):
+            raise ValueError(f"label_smoothing: expected a number in [0, 1], got {self.label_smoothing!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
@@ -232,7 +238,8 @@ def classify(train, test, class_names, config, checkpoint=None, log=print):
     history = fit(model, optimizer, X_train[fit_idx], y_train[fit_idx], **validation, epochs=config.epochs,
                   batch_size=config.batch_size, patience=config.patience, rng=config.seed, checkpoint=checkpoint,
                   checkpoint_meta=meta, on_epoch=_after_epoch(optimizer, config, log),
-                  lengths_train=train.lengths[fit_idx], monitor="accuracy", noise=config.noise)
+                  lengths_train=train.lengths[fit_idx], monitor="accuracy", noise=config.noise,
+                  label_smoothing=config.label_smoothing)
     probabilities, attention = predict(model, X_test, test.lengths)
     report = multiclass_report(y_test, probabilities, class_names)
     return Classification(model, prep, history, probabilities, attention, report,

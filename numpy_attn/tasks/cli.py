@@ -32,7 +32,7 @@ def _check(args):
 
 # Options train shares between the synthetic task and archive data, and the archive-only ones.
 SHARED = ("model", "features", "hidden", "epochs", "batch_size", "lr", "patience", "seed")
-ARCHIVE_ONLY = ("znorm", "noise", "schedule", "val_fraction", "min_validation", "missing")
+ARCHIVE_ONLY = ("znorm", "noise", "label_smoothing", "schedule", "val_fraction", "min_validation", "missing")
 
 
 def _train(args):
@@ -128,6 +128,9 @@ def _add_train(sub):
     archive.add_argument("--znorm", action="store_true", default=None, help="z-normalise each series first")
     archive.add_argument("--noise", type=commands.non_negative_number, help="standard deviation of the Gaussian "
                          f"noise added to each training batch (default {classify.ClassifyConfig.noise}; 0: none)")
+    archive.add_argument("--label-smoothing", type=commands.probability, help="e: train on the cross-entropy "
+                         f"against the targets (1 - e) onehot + e / K (default {classify.ClassifyConfig.label_smoothing}"
+                         f"; 0: none)")
     archive.add_argument("--schedule", choices=("cosine", "constant"), help="learning rate over the epochs "
                                                                             "(default cosine)")
     archive.add_argument("--val-fraction", type=commands.fraction, help="share of each class held out for "

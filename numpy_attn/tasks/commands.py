@@ -108,6 +108,11 @@ def non_negative_number(text):
     return _number(text, lambda value: math.isfinite(value) and value >= 0, "a finite number >= 0")
 
 
+def probability(text):
+    """An argparse type: a number in [0, 1] (a label smoothing; NaN refused)."""
+    return _number(text, lambda value: 0.0 <= value <= 1.0, "a number in [0, 1]")
+
+
 def fraction(text):
     """An argparse type: a number strictly between 0 and 1."""
     return _number(text, lambda value: 0.0 < value < 1.0, "a fraction strictly between 0 and 1")
