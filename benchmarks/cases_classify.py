@@ -1,10 +1,10 @@
 """A short training run of the classify task's default model on each bundled dataset (``numpy-attn train
 --data NAME``): NumPy's ``training.fit`` against ``torch_ref.train.fit`` on the same inputs, from the same weights.
 
-A run is EPOCHS epochs over the whole training split in the default preprocessing, batch and learning rate,
-the series at their own lengths (JapaneseVowels' 7 to 26 steps); no validation split and a constant learning
-rate, which changes neither side's work per step. Both sides keep training across repeats, which changes
-the weights and not the work.
+A run is EPOCHS epochs over the whole training split in the default preprocessing, batch, learning rate and
+label smoothing, the series at their own lengths (JapaneseVowels' 7 to 26 steps); no validation split and a
+constant learning rate, which changes neither side's work per step. Both sides keep training across repeats,
+which changes the weights and not the work.
 """
 
 import numpy as np
@@ -39,7 +39,7 @@ def _numpy_run(name):
         opt = optim.Adam(model.parameters(), lr=config.lr)
         rng = np.random.default_rng(config.seed)
         return lambda: fit(model, opt, X, y, epochs=EPOCHS, batch_size=config.batch_size, patience=None, rng=rng,
-                           lengths_train=lengths)
+                           lengths_train=lengths, label_smoothing=config.label_smoothing)
     return build
 
 
@@ -50,7 +50,8 @@ def _torch_run(name):
         numpy_to_torch(model, twin)
         rng = np.random.default_rng(config.seed)
         return lambda: torch_fit(twin, X, y, epochs=EPOCHS, batch_size=config.batch_size, lr=config.lr,
-                                 patience=None, rng=rng, device=device, lengths_train=lengths)
+                                 patience=None, rng=rng, device=device, lengths_train=lengths,
+                                 label_smoothing=config.label_smoothing)
     return build
 
 
