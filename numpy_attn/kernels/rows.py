@@ -3,9 +3,9 @@ the blocks shared out among the cores.
 
 When every row is computed on its own (a softmax, a layer norm), a few passes over one block of about
 BLOCK_BYTES find it in the CPU's caches (here 512 KiB of L2 per core, 32 MiB of L3), where the same passes
-over whole arrays of many MiB stream them through memory once per pass. Blocks touch different rows, so different
-threads can compute them at once (``parallel.share_out``): NumPy lets go of Python's lock inside each
-pass. Each row is computed by the same calls either way, whichever thread takes its block.
+over whole arrays of many MiB stream them through memory once per pass. Blocks touch different rows, so
+different threads can compute them at once (``parallel.share_out``): NumPy lets go of Python's lock inside
+each pass. Each row is computed by the same calls either way, whichever thread takes its block.
 """
 
 import math
