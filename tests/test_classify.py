@@ -12,8 +12,8 @@ from numpy_attn.datasets import load, read, znormalize
 from numpy_attn.tasks import plots
 from numpy_attn.tasks.checkpoint import load_checkpoint, save_checkpoint
 from numpy_attn.tasks.classify import (ClassifyConfig, Preprocessing, classify, cosine_lr,
-                                       load_data, padded_features, predict_classifier, predict_file, run_classify,
-                                       validation_split)
+                                       load_data, member_seeds, padded_features, predict_classifier, predict_file,
+                                       run_classify, validation_split)
 
 TINY = dict(epochs=2, hidden=4, batch_size=8, patience=1)  # a model that trains in well under a second
 MIN_VALIDATION = ClassifyConfig().min_validation
@@ -221,6 +221,7 @@ def test_a_bundled_dataset_by_name(tmp_path):
     (dict(data="GunPoint", missing="drop"), "missing: expected one of"),
     (dict(data="GunPoint", schedule="step"), "schedule: expected one of"),
     (dict(data="GunPoint", min_validation=0), "min_validation: expected an integer >= 1"),
+    (dict(data="GunPoint", members=0), "members: expected an integer >= 1"),
 ])
 def test_bad_options_are_refused_naming_the_option(tmp_path, options, message):
     with pytest.raises(ValueError, match=message):
@@ -292,6 +293,34 @@ def test_label_smoothing_reaches_training(tiny_files):
     assert ClassifyConfig().label_smoothing == 0.1
     default, plain = weights(), weights(label_smoothing=0.0)
     assert not all(np.array_equal(a, b) for a, b in zip(default.values(), plain.values()))
+
+
+def test_an_ensemble_classifies_by_the_mean_of_its_members_probabilities(tiny_files, tmp_path):
+    """members=3: three models from member_seeds (the first the run's own seed, so it is the one-model run's
+    model), the mean of their softmax probabilities and of their attention; the checkpoint holds all three
+    and predict gives the same probabilities; history.json has each member's curves."""
+    train, test = tiny_files
+    config = ClassifyConfig(train=str(train), test=str(test), members=3, seed=4, **TINY)
+    data = load_data(config)
+    result = classify(data.train, data.test, data.class_names, config, log=lambda line: None)
+    seeds = member_seeds(4, 3)
+    assert seeds[0] == 4 and len(set(seeds)) == 3 and member_seeds(4, 3) == seeds
+    assert result.meta["member_seeds"] == seeds and len(result.histories) == 3
+    singles = [classify(data.train, data.test, data.class_names,
+                        ClassifyConfig(train=str(train), test=str(test), seed=seed, **TINY), log=lambda line: None)
+               for seed in seeds]
+    for member, single in zip(result.model.members, singles):  # member m is the one-model run of its seed
+        for a, b in zip(member.state_dict().values(), single.model.state_dict().values()):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(result.probabilities, np.mean([r.probabilities for r in singles], axis=0), rtol=1e-6)
+    np.testing.assert_allclose(result.attention, np.mean([r.attention for r in singles], axis=0), rtol=1e-6)
+
+    metrics = run_classify(config, tmp_path / "run", log=lambda line: None)
+    assert metrics["members"] == 3 and metrics["accuracy"] == result.report["accuracy"]
+    assert len(json.loads((tmp_path / "run" / "history.json").read_text())["members"]) == 3
+    _, prob, alpha, _ = predict_classifier(tmp_path / "run" / "model.npz", data.test.X, data.test.lengths)
+    np.testing.assert_allclose(prob, result.probabilities, rtol=1e-5)
+    np.testing.assert_allclose(alpha.sum(1), 1.0, rtol=1e-5)
 
 
 # --- figures ---------------------------------------------------------------------------------------------

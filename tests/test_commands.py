@@ -81,6 +81,8 @@ BAD_INPUTS = [  # (command's main, argv, what the one line must name)
     (cli.main, ["train", "--noise", "0.2"], "argument --noise: for archive data only"),
     (cli.main, ["train", "--data", "GunPoint", "--noise", "-1"], "argument --noise"),
     (cli.main, ["train", "--label-smoothing", "0.1"], "argument --label-smoothing: for archive data only"),
+    (cli.main, ["train", "--members", "3"], "argument --members: for archive data only"),
+    (cli.main, ["train", "--data", "GunPoint", "--members", "0"], "argument --members: expected an integer >= 1"),
     (cli.main, ["train", "--data", "GunPoint", "--label-smoothing", "2"],
      "argument --label-smoothing: expected a number in [0, 1], got '2'"),
     (cli.main, ["train", "--out", "file"], "out: file is a file"),

@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from helpers import FD_TOL, assert_close
+from numpy_attn import functional as F
 from numpy_attn import optim
 from numpy_attn.gradcheck import check_module
 from numpy_attn.models import MODELS, BiLSTMAttentionClassifier
+from numpy_attn.models.ensemble import Ensemble
 from numpy_attn.nn import BCELoss, CrossEntropyLoss, TransformerEncoderLayer
 from numpy_attn.tasks.training import iterate_minibatches
 from torch_ref import models as torch_models
@@ -202,3 +204,20 @@ def test_model_refuses_bad_input():
         model(np.zeros((5,), np.float32))
     with pytest.raises(ValueError, match="NaN"):
         model(np.full((1, 5, 1), np.nan, np.float32))
+
+
+def test_an_ensemble_reads_its_members_as_the_mean_of_their_probabilities():
+    """softmax of the Ensemble's output is the mean of the members' softmax (its output is that mean's log),
+    its attention the mean of theirs; the state_dict keys are member<m>.<the member's key>; members need a
+    K-class head (the binary head's P(class 1) has no softmax to average)."""
+    rng = np.random.default_rng(0)
+    members = [MODELS["bilstm-mha"](input_dim=2, hidden_dim=4, num_classes=3, rng=seed) for seed in (0, 1)]
+    x, lengths = rng.standard_normal((5, 7, 2)).astype(np.float32), np.array([7, 3, 5, 1, 6])
+    log_p, alpha = Ensemble(members)(x, lengths)
+    outputs = [m(x, lengths) for m in members]
+    want = np.mean([F.softmax(logits, axis=-1)[0] for logits, _ in outputs], axis=0)
+    np.testing.assert_allclose(F.softmax(log_p, axis=-1)[0], want, rtol=1e-6)
+    np.testing.assert_allclose(alpha, np.mean([a for _, a in outputs], axis=0), rtol=1e-6)
+    assert set(Ensemble(members).state_dict()) == {f"member{m}.{k}" for m in (0, 1) for k in members[0].state_dict()}
+    with pytest.raises(ValueError, match="K-class head"):
+        Ensemble([MODELS["bilstm-mha"](input_dim=2, hidden_dim=4, rng=0)])

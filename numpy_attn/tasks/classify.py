@@ -37,6 +37,7 @@ from ..datasets import Dataset, LabelledSeries, load, read, znormalize
 from ..datasets.series import check_lengths
 from ..datasets.values import MISSING_OPTIONS, fill_missing, trim_padding
 from ..models import MODELS
+from ..models.ensemble import Ensemble
 from . import commands, plots
 from .anomaly import FEATURES, series_features
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -63,7 +64,8 @@ class ClassifyConfig:
     (``training.fit``, PyTorch's ``CrossEntropyLoss(label_smoothing=e)``; 0: none); schedule: "cosine" (the
     learning rate falls from lr to 0 over the epochs) or "constant"; patience: epochs without a better
     validation accuracy before stopping; val_fraction: the share of each class held out for validation;
-    min_validation: the fewest held-out series worth validating on (fewer: no validation split);
+    min_validation: the fewest held-out series worth validating on (fewer: no validation split); members: M,
+    train M models from different seeds and classify by the mean of their probabilities (``models.Ensemble``);
     missing: "error" or "interpolate", for missing values in the files.
     """
 
@@ -79,6 +81,7 @@ class ClassifyConfig:
     lr: float = 3e-3
     noise: float = 0.0
     label_smoothing: float = 0.1
+    members: int = 1
     schedule: str = "cosine"
     patience: int = 30
     val_fraction: float = 0.2
@@ -97,7 +100,7 @@ class ClassifyConfig:
             raise ValueError(f"znorm: expected True or False, got {self.znorm!r}")
         if self.features not in FEATURES:
             raise ValueError(f"features: expected one of {FEATURES}, got {self.features!r}")
-        for name in ("hidden", "epochs", "batch_size", "patience", "min_validation"):
+        for name in ("hidden", "epochs", "batch_size", "patience", "min_validation", "members"):
             as_int(getattr(self, name), name, 1)
         as_int(self.seed, "seed", 0)
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -190,12 +193,13 @@ def validation_split(y, fraction, minimum, seed):
 
 @dataclass(frozen=True, eq=False)
 class Classification:
-    """What ``classify`` returns: the trained model, its preprocessing and training ``History``, the test
-    split's class probabilities (N, K) and attention (N, T), the ``multiclass_report`` and the checkpoint meta."""
+    """What ``classify`` returns: the trained model (an ``Ensemble`` with members > 1), its preprocessing, the
+    training ``History`` of each member, the test split's class probabilities (N, K) and attention (N, T), the
+    ``multiclass_report`` and the checkpoint meta."""
 
     model: object
     preprocessing: Preprocessing
-    history: object
+    histories: list
     probabilities: np.ndarray
     attention: np.ndarray
     report: dict
@@ -223,27 +227,43 @@ def classify(train, test, class_names, config, checkpoint=None, log=print):
     prep = Preprocessing.fit(train.X, train.lengths, config.znorm, config.features)
     X_train, X_test = prep(train.X, train.lengths), prep(test.X, test.lengths)
     fit_idx, val_idx = validation_split(y_train, config.val_fraction, config.min_validation, config.seed)
-    model, model_kwargs = build_classifier(config.model, X_train.shape[-1], len(class_names), config.hidden,
-                                           config.seed)
+    seeds = member_seeds(config.seed, config.members)
+    model, model_kwargs = build_classifier(config.model, X_train.shape[-1], len(class_names), config.hidden, seeds[0])
     meta = {"task": TASK, "model": config.model, "input_dim": X_train.shape[-1], "model_kwargs": model_kwargs,
             "class_names": list(class_names), "preprocessing": prep.to_dict(), "config": asdict(config),
-            "validation_series": 0 if val_idx is None else len(val_idx)}
+            "validation_series": 0 if val_idx is None else len(val_idx), "members": 1}
     held = "no validation split" if val_idx is None else f"{len(val_idx)} held out for validation"
     log(f"{len(y_train)} training series ({held}), {len(y_test)} test series, {len(class_names)} classes, "
         f"{train.X.shape[-1]} channel(s); model {config.model} "
-        f"({sum(p.data.size for p in model.parameters())} parameters)")
+        f"({sum(p.data.size for p in model.parameters())} parameters)"
+        + (f", {len(seeds)} of them from seeds {seeds}" if len(seeds) > 1 else ""))
     validation = {} if val_idx is None else {"X_val": X_train[val_idx], "y_val": y_train[val_idx],
                                              "lengths_val": train.lengths[val_idx]}
-    optimizer = optim.Adam(model.parameters(), lr=config.lr)
-    history = fit(model, optimizer, X_train[fit_idx], y_train[fit_idx], **validation, epochs=config.epochs,
-                  batch_size=config.batch_size, patience=config.patience, rng=config.seed, checkpoint=checkpoint,
-                  checkpoint_meta=meta, on_epoch=_after_epoch(optimizer, config, log),
-                  lengths_train=train.lengths[fit_idx], monitor="accuracy", noise=config.noise,
-                  label_smoothing=config.label_smoothing)
+    members, histories = [], []
+    for m, seed in enumerate(seeds):
+        if m > 0:
+            log(f"member {m + 1} of {len(seeds)} (seed {seed})")
+            model, _ = build_classifier(config.model, X_train.shape[-1], len(class_names), config.hidden, seed)
+        optimizer = optim.Adam(model.parameters(), lr=config.lr)
+        histories.append(fit(
+            model, optimizer, X_train[fit_idx], y_train[fit_idx], **validation, epochs=config.epochs,
+            batch_size=config.batch_size, patience=config.patience, rng=seed,
+            checkpoint=checkpoint if m == 0 else None,  # on Ctrl-C: the first member, whole or its best so far
+            checkpoint_meta=meta, on_epoch=_after_epoch(optimizer, config, log), lengths_train=train.lengths[fit_idx],
+            monitor="accuracy", noise=config.noise, label_smoothing=config.label_smoothing))
+        members.append(model)
+    model = members[0] if len(members) == 1 else Ensemble(members)
     probabilities, attention = predict(model, X_test, test.lengths)
     report = multiclass_report(y_test, probabilities, class_names)
-    return Classification(model, prep, history, probabilities, attention, report,
-                          {**meta, "best_epoch": history.best_epoch})
+    meta = {**meta, "members": len(members), "member_seeds": seeds, "best_epoch": histories[0].best_epoch}
+    return Classification(model, prep, histories, probabilities, attention, report, meta)
+
+
+def member_seeds(seed, members):
+    """The seeds of an ensemble's ``members`` models: ``seed`` itself for the first (one member is the
+    single-model recipe), then seeds drawn from ``numpy.random.SeedSequence((seed, m))``, so no two runs'
+    members share one the way seeds seed, seed + 1, ... would."""
+    return [seed] + [int(np.random.SeedSequence((seed, m)).generate_state(1)[0]) for m in range(1, members)]
 
 
 def cosine_lr(lr, epoch, epochs):
@@ -290,8 +310,9 @@ def run_classify(config, out, log=print):
     with commands.output_folder(out, OUTPUTS, keep_if_interrupted="model.npz") as folder:
         started = time.perf_counter()
         result = classify(data.train, data.test, data.class_names, config, checkpoint=folder / "model.npz", log=log)
+        first = result.histories[0]
         metrics = {**result.report, "dataset": data.name, "model": config.model, "seed": config.seed,
-                   "epochs_run": result.history.epochs_run, "best_epoch": result.history.best_epoch,
+                   "members": config.members, "epochs_run": first.epochs_run, "best_epoch": first.best_epoch,
                    "validation_series": result.meta["validation_series"], "train_series": len(data.train.labels),
                    "test_series": len(data.test.labels), "seconds": time.perf_counter() - started,
                    "config": asdict(config)}
@@ -304,11 +325,14 @@ def run_classify(config, out, log=print):
 
 def _write(folder, data, result, metrics):
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    (folder / "history.json").write_text(json.dumps(result.history.to_dict(), indent=1))
+    histories = [h.to_dict() for h in result.histories]
+    (folder / "history.json").write_text(json.dumps(histories[0] if len(histories) == 1 else
+                                                    {"members": histories}, indent=1))
     save_checkpoint(folder / "model.npz", result.model, result.meta)  # the best weights, with the final meta
-    history = result.history
+    history = result.histories[0]
     curves = {"train": history.train_loss, **({"val": history.val_loss} if history.val_loss else {})}
-    plots.plot_loss(curves, folder / "loss.png", title=f"{data.name}: cross-entropy per epoch",
+    member = f" (member 1 of {len(histories)})" if len(histories) > 1 else ""
+    plots.plot_loss(curves, folder / "loss.png", title=f"{data.name}: cross-entropy per epoch{member}",
                     best_epoch=history.best_epoch, chance_loss=history.chance_loss)
     confusion = np.array(metrics["confusion_matrix"]["matrix"])
     plots.plot_confusion(confusion, data.class_names, folder / "confusion.png",
@@ -337,7 +361,9 @@ def load_classifier(checkpoint):
     if meta.get("task") != TASK:
         raise ValueError(f"checkpoint {checkpoint}: not a classifier written by run_classify (its meta has "
                          f"task {meta.get('task')!r}, not {TASK!r})")
-    model = MODELS[meta["model"]](input_dim=meta["input_dim"], **meta["model_kwargs"])
+    members = [MODELS[meta["model"]](input_dim=meta["input_dim"], **meta["model_kwargs"])
+               for _ in range(meta.get("members", 1))]  # checkpoints from before ensembles hold one model
+    model = members[0] if len(members) == 1 else Ensemble(members)
     model.load_state_dict(state)
     return model, Preprocessing.from_dict(meta["preprocessing"]), meta
 

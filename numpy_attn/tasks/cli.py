@@ -32,7 +32,8 @@ def _check(args):
 
 # Options train shares between the synthetic task and archive data, and the archive-only ones.
 SHARED = ("model", "features", "hidden", "epochs", "batch_size", "lr", "patience", "seed")
-ARCHIVE_ONLY = ("znorm", "noise", "label_smoothing", "schedule", "val_fraction", "min_validation", "missing")
+ARCHIVE_ONLY = ("znorm", "noise", "label_smoothing", "members", "schedule", "val_fraction", "min_validation",
+                "missing")
 
 
 def _train(args):
@@ -131,6 +132,9 @@ def _add_train(sub):
     archive.add_argument("--label-smoothing", type=commands.probability, help="e: train on the cross-entropy "
                          f"against the targets (1 - e) onehot + e / K (default {classify.ClassifyConfig.label_smoothing}"
                          f"; 0: none)")
+    archive.add_argument("--members", type=commands.integer(1), help="train this many models from different "
+                         "seeds and classify by the mean of their probabilities (default "
+                         f"{classify.ClassifyConfig.members})")
     archive.add_argument("--schedule", choices=("cosine", "constant"), help="learning rate over the epochs "
                                                                             "(default cosine)")
     archive.add_argument("--val-fraction", type=commands.fraction, help="share of each class held out for "
