@@ -15,7 +15,7 @@ from numpy_attn.tasks.classify import (ClassifyConfig, Preprocessing, classify, 
                                        load_data, member_seeds, padded_features, predict_classifier, predict_file,
                                        run_classify, validation_split)
 
-TINY = dict(epochs=2, hidden=4, batch_size=8, patience=1)  # a model that trains in well under a second
+TINY = dict(epochs=2, hidden=4, batch_size=8, patience=1, members=1)  # one model that trains in well under a second
 MIN_VALIDATION = ClassifyConfig().min_validation
 CLASSES = ("low", "mid", "high")
 NAMES = ["high", "low", "mid"]  # the class names: the labels in natural order (``datasets.Dataset``)
@@ -300,7 +300,7 @@ def test_an_ensemble_classifies_by_the_mean_of_its_members_probabilities(tiny_fi
     model), the mean of their softmax probabilities and of their attention; the checkpoint holds all three
     and predict gives the same probabilities; history.json has each member's curves."""
     train, test = tiny_files
-    config = ClassifyConfig(train=str(train), test=str(test), members=3, seed=4, **TINY)
+    config = ClassifyConfig(train=str(train), test=str(test), seed=4, **{**TINY, "members": 3})
     data = load_data(config)
     result = classify(data.train, data.test, data.class_names, config, log=lambda line: None)
     seeds = member_seeds(4, 3)

@@ -16,7 +16,10 @@ behind each choice:
    ``label_smoothing``), batch 16, the learning rate falling from ``lr`` to 0 on a cosine over ``epochs`` (so
    the last epoch's weights are settled ones); with validation, early stopping on the validation accuracy
    (``monitor="accuracy"``, ties broken by the plain cross-entropy), the best epoch's weights restored.
-4. Evaluation on the archive's own test split: ``classification_metrics.multiclass_report``.
+4. Three members (``members``): three such models from different seeds (``member_seeds``), the class read off
+   the mean of their probabilities (``models.Ensemble``): one model's accuracy depends on its seed, and the
+   members miss different series.
+5. Evaluation on the archive's own test split: ``classification_metrics.multiclass_report``.
 
 ``run_classify`` does it for a bundled dataset or two files and writes metrics.json, history.json, loss.png,
 confusion.png, attention.png and model.npz; ``predict_file`` classifies new series with that checkpoint.
@@ -81,7 +84,7 @@ class ClassifyConfig:
     lr: float = 3e-3
     noise: float = 0.0
     label_smoothing: float = 0.1
-    members: int = 1
+    members: int = 3
     schedule: str = "cosine"
     patience: int = 30
     val_fraction: float = 0.2
