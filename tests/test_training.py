@@ -12,7 +12,9 @@ from numpy_attn.models import BiLSTMAttentionClassifier
 from numpy_attn.optim import Adam
 from numpy_attn.tasks.checkpoint import load_checkpoint, save_checkpoint
 from numpy_attn.tasks.preprocessing import stratified_split
-from numpy_attn.tasks.training import History, chance_loss, evaluate_loss, fit, iterate_minibatches, predict
+from numpy_attn.tasks import training
+from numpy_attn.tasks.training import (History, chance_loss, cosine_lr, evaluate_loss, fit, is_spike,
+                                       iterate_minibatches, predict)
 
 
 class MeanPoolClassifier(nn.Module):
@@ -280,6 +282,9 @@ def test_predict_is_batch_independent_and_restores_the_mode():
         (dict(label_smoothing=1.5), r"label_smoothing: expected a number in \[0, 1\]"),
         (dict(label_smoothing=True), r"label_smoothing: expected a number in \[0, 1\]"),
         (dict(label_smoothing=0.1), r"label_smoothing: the binary head \(BCELoss\) takes none"),
+        (dict(lr_schedule=1e-3), "lr_schedule"),
+        (dict(skip_spikes=0.0), "skip_spikes"),
+        (dict(skip_spikes=float("nan")), "skip_spikes"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, match):
@@ -287,6 +292,44 @@ def test_bad_settings_are_refused(kwargs, match):
     X, y = _toy(8, 0)
     with pytest.raises(ValueError, match=match):
         fit(model, Adam(model.parameters()), X, y, X, y, **kwargs)
+
+
+def test_lr_schedule_sets_each_epochs_learning_rate_before_it_runs():
+    """Every step of epoch e runs at lr_schedule(e), the cosine from lr at epoch 1 towards 0; the optimizer
+    keeps the last epoch's rate. Without a schedule the rate never changes."""
+    X, y = _toy(64, 1)
+    rates = {}
+    for schedule in (lambda epoch: cosine_lr(0.1, epoch, 4), None):
+        model = MeanPoolClassifier()
+        optimizer = Adam(model.parameters(), lr=0.1)
+        seen = rates.setdefault(schedule is None, {})
+        fit(model, optimizer, X, y, X, y, epochs=4, batch_size=16, patience=None, rng=0, lr_schedule=schedule,
+            on_batch=lambda epoch, *_: seen.setdefault(epoch, set()).add(optimizer.lr))
+    assert rates[False] == {epoch: {cosine_lr(0.1, epoch, 4)} for epoch in range(1, 5)}
+    assert [cosine_lr(0.1, epoch, 4) for epoch in (1, 2, 3)] == [0.1, pytest.approx(0.1 * (2 + 2 ** 0.5) / 4),
+                                                                 pytest.approx(0.05)]
+    assert rates[True] == {epoch: {0.1} for epoch in range(1, 5)}
+
+
+def test_a_spike_is_a_norm_above_factor_times_the_median_of_the_window_before_it(monkeypatch):
+    monkeypatch.setattr(training, "SPIKE_WINDOW", 4)
+    assert not is_spike(1e9, [1.0, 1.0, 1.0], 10)  # fewer than SPIKE_WINDOW steps so far: never
+    norms = [100.0, 1.0, 2.0, 3.0, 1000.0]  # the median of the last four is 2.5, the 100 has left the window
+    assert is_spike(25.1, norms, 10) and not is_spike(25.0, norms, 10) and not is_spike(24.0, norms, 10)
+    assert is_spike(5.1, norms, 2)
+
+
+@pytest.mark.parametrize("factor, zeroed", [(1e-9, True), (1e9, False)])
+def test_skip_spikes_sets_a_spikes_gradients_to_zero(monkeypatch, factor, zeroed):
+    """Every step after the first SPIKE_WINDOW is a spike against a tiny factor and none against a huge one: the
+    gradients the optimizer stepped on (seen by on_batch) are 0 at a spike only."""
+    monkeypatch.setattr(training, "SPIKE_WINDOW", 3)
+    model = MeanPoolClassifier()
+    X, y = _toy(64, 1)
+    seen = []
+    fit(model, Adam(model.parameters(), lr=0.05), X, y, X, y, epochs=2, batch_size=16, rng=0, skip_spikes=factor,
+        on_batch=lambda *_: seen.append(all(not p.grad.any() for p in model.parameters())))
+    assert seen == [False] * 3 + [zeroed] * 5
 
 
 def test_bad_data_is_refused():

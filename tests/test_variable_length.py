@@ -13,7 +13,8 @@ from helpers import arrays, assert_close, tensor, upstream_grads
 from numpy_attn import nn, optim
 from numpy_attn.kernels.lstm import BLOCK
 from numpy_attn.models import MODELS
-from numpy_attn.tasks.training import fit, predict
+from numpy_attn.tasks import training
+from numpy_attn.tasks.training import cosine_lr, fit, predict
 from torch_ref import models as torch_models
 from torch_ref.convert import numpy_to_torch
 from torch_ref.train import fit as torch_fit, predict as torch_predict
@@ -220,20 +221,30 @@ def _classes_of_lengths(n, seed, classes=3, steps=9):
     return X, y, lengths
 
 
-@pytest.mark.parametrize("name, max_grad_norm, label_smoothing", [*((name, None, 0.0) for name in MODELS),
-                                                                   ("bilstm-attention", 0.05, 0.0),
-                                                                   ("bilstm-mha", None, 0.1)])
-def test_numpy_and_torch_trainers_agree_on_a_multiclass_variable_length_run(name, max_grad_norm, label_smoothing):
+def _cosine(epoch):
+    return cosine_lr(1e-2, epoch, 4)
+
+
+@pytest.mark.parametrize("name, max_grad_norm, label_smoothing, lr_schedule, skip_spikes", [
+    *((name, None, 0.0, None, None) for name in MODELS), ("bilstm-attention", 0.05, 0.0, None, None),
+    ("bilstm-mha", None, 0.1, None, None), ("bilstm-attention", None, 0.0, _cosine, None),
+    ("bilstm-attention", None, 0.0, None, 1.0), ("bilstm-attention", None, 0.0, _cosine, 1.0)])
+def test_numpy_and_torch_trainers_agree_on_a_multiclass_variable_length_run(name, max_grad_norm, label_smoothing,
+                                                                             lr_schedule, skip_spikes, monkeypatch):
     """Same starting weights, data, seed and settings, float64: the same losses epoch by epoch, the same kept
     epoch under monitor='accuracy', and the same predictions afterwards; also with every step's gradient
-    clipped (a norm of 0.05 is below this run's gradients at every step), and with label smoothing (the
-    training losses smoothed, the validation losses plain, in both)."""
+    clipped (a norm of 0.05 is below this run's gradients at every step), with label smoothing (the training
+    losses smoothed, the validation losses plain, in both), with the learning rate falling on a cosine epoch
+    by epoch, with spikes skipped (against the median of the last 3 steps, a factor of 1 skips about every
+    other step), and with both."""
+    monkeypatch.setattr(training, "SPIKE_WINDOW", 3)
     X, y, lengths = _classes_of_lengths(36, 0)
     Xv, yv, lv = _classes_of_lengths(12, 1)
     ours = MODELS[name](input_dim=2, num_classes=3, dtype=np.float64, rng=4, **SMALL[name])
     theirs = numpy_to_torch(ours, torch_models.MODELS[name](input_dim=2, num_classes=3, **SMALL[name]).double())
     options = dict(epochs=4, batch_size=8, patience=2, rng=5, lengths_train=lengths, lengths_val=lv,
-                   monitor="accuracy", max_grad_norm=max_grad_norm, label_smoothing=label_smoothing)
+                   monitor="accuracy", max_grad_norm=max_grad_norm, label_smoothing=label_smoothing,
+                   lr_schedule=lr_schedule, skip_spikes=skip_spikes)
     history = fit(ours, optim.Adam(ours.parameters(), lr=1e-2), X, y, Xv, yv, **options)
     t_history = torch_fit(theirs, X, y, Xv, yv, lr=1e-2, **options)
     np.testing.assert_allclose(history.train_loss, t_history.train_loss, rtol=1e-9)

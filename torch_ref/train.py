@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from numpy_attn.optim.optimizer import check_hyperparameter
-from numpy_attn.tasks.training import (History, check_fit_options, check_split, check_validation,
+from numpy_attn.tasks.training import (History, check_fit_options, check_split, check_validation, is_spike,
                                        iterate_minibatches, training_stopped)
 
 
@@ -54,10 +54,12 @@ def _check_finite(named, where):
                 raise FloatingPointError(f"{where}: {name} is NaN or inf")
 
 
-def _train_epoch(model, optimizer, criterion, Xt, yt, lengths, batch_size, rng, epoch, on_batch, max_grad_norm=None):
+def _train_epoch(model, optimizer, criterion, Xt, yt, lengths, batch_size, rng, epoch, on_batch, max_grad_norm=None,
+                 skip_spikes=None, norms=None):
     """One pass in shuffled mini-batches; the output, each gradient and each updated weight checked at every
-    step, the gradients clipped to ``max_grad_norm`` when given, as in ``numpy_attn.tasks.training``. Returns
-    the mean loss."""
+    step, a spike's gradients set to 0 when ``skip_spikes`` is given (each step's norm appended to ``norms``),
+    the gradients clipped to ``max_grad_norm`` when given, as in ``numpy_attn.tasks.training``. Returns the
+    mean loss."""
     model.train()
     lr = optimizer.param_groups[0]["lr"]
     total, batches = 0.0, list(iterate_minibatches(len(Xt), batch_size, shuffle=True, rng=rng))
@@ -71,6 +73,8 @@ def _train_epoch(model, optimizer, criterion, Xt, yt, lengths, batch_size, rng, 
         loss.backward()
         updated = [(name, p) for name, p in model.named_parameters() if p.grad is not None]
         _check_finite([(f"the gradient of {name}", p.grad) for name, p in updated], where)
+        if skip_spikes is not None:
+            _skip_spike([p for _, p in updated], norms, skip_spikes)
         if max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_([p for _, p in updated], max_grad_norm)
         try:
@@ -96,22 +100,35 @@ def _tensors(split, num_classes, dtype, device):
             None if lengths is None else torch.as_tensor(lengths))
 
 
+def _skip_spike(params, norms, factor):
+    """``training._skip_spike``: the gradients of ``params`` set to 0 when their joint norm ``is_spike`` against
+    ``norms``; the norm (``torch.nn.utils.get_total_norm``'s, as a float) appended."""
+    with torch.no_grad():
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params])).item()
+        if is_spike(norm, norms, factor):
+            for p in params:
+                p.grad.zero_()
+    norms.append(norm)
+
+
 def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=32, lr=1e-3, patience=5, rng=None,
         device="cpu", on_batch=None, on_epoch=None, lengths_train=None, lengths_val=None, monitor="loss",
-        max_grad_norm=None, label_smoothing=0.0):
+        max_grad_norm=None, label_smoothing=0.0, lr_schedule=None, skip_spikes=None):
     """Train ``model`` in place and return a ``numpy_attn.tasks.training.History``; the kept weights are restored.
 
     X_*: (N, T, C) NumPy arrays; the model's dtype decides the tensors' dtype. The loss follows the model's
     head (``model.num_classes``: None for BCE on P(class 1), K for cross-entropy on logits, with
     ``torch.nn.CrossEntropyLoss(label_smoothing=...)``); lengths, the optional validation split, monitor,
-    patience, max_grad_norm (``torch.nn.utils.clip_grad_norm_``) and label_smoothing are
+    patience, max_grad_norm (``torch.nn.utils.clip_grad_norm_``), label_smoothing, lr_schedule (each epoch's
+    learning rate, set in the optimizer's param group before it runs) and skip_spikes are
     ``numpy_attn.tasks.training.fit``'s. Settings and arrays are checked, and a NaN or inf stops training, as
     there.
     """
     num_classes = getattr(model, "num_classes", None)
     train = check_split(X_train, y_train, lengths_train, num_classes, "train")
     val = check_validation(X_val, y_val, lengths_val, num_classes)
-    check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm, label_smoothing, num_classes)
+    check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm, label_smoothing, num_classes,
+                      lr_schedule, skip_spikes)
     check_hyperparameter(lr, "lr")
     dtype = next(model.parameters()).dtype
     Xt, yt, lt = _tensors(train, num_classes, dtype, device)
@@ -123,11 +140,15 @@ def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=3
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     history = History.for_run(train[1], None if val is None else val[1], num_classes, monitor)
     kept_state = copy.deepcopy(model.state_dict())  # the starting weights, until an epoch is kept
+    norms = [] if skip_spikes is not None else None  # every step's gradient norm so far, for is_spike
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
+            if lr_schedule is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_schedule(epoch)
             train_loss = _train_epoch(model, optimizer, criterion, Xt, yt, lt, batch_size, rng, epoch, on_batch,
-                                      max_grad_norm)
+                                      max_grad_norm, skip_spikes, norms)
             val_loss = val_accuracy = None
             if val_t is not None:
                 model.eval()

@@ -1,5 +1,5 @@
 """``nn.utils.clip_grad_norm_``, as ``torch.nn.utils.clip_grad_norm_``: cap the length of a training step's
-gradient, every Parameter's gradient taken together as one vector."""
+gradient, every Parameter's gradient taken together as one vector; ``get_total_norm``, that length."""
 
 import math
 
@@ -20,9 +20,15 @@ def clip_grad_norm_(parameters, max_norm):
     if not (is_real(max_norm) and 0 < max_norm < math.inf):
         raise ValueError(f"max_norm: expected a finite number > 0, got {max_norm!r}")
     grads = [p.grad for p in parameters if p.grad is not None]
-    total = math.sqrt(sum(float(np.einsum("i,i->", g.ravel(), g.ravel(), dtype=np.float64)) for g in grads))
+    total = get_total_norm(grads)
     scale = max_norm / (total + 1e-6)
     if scale < 1:
         for g in grads:
             g *= g.dtype.type(scale)
     return total
+
+
+def get_total_norm(tensors):
+    """The joint 2-norm of ``tensors`` (a step's gradients, say) taken together as one vector, as
+    ``torch.nn.utils.get_total_norm``: sqrt(sum over tensors g of sum(g^2)), summed in float64; a float."""
+    return math.sqrt(sum(float(np.einsum("i,i->", g.ravel(), g.ravel(), dtype=np.float64)) for g in tensors))

@@ -46,12 +46,11 @@ from .anomaly import FEATURES, series_features
 from .checkpoint import load_checkpoint, save_checkpoint
 from .classification_metrics import multiclass_report
 from .preprocessing import StandardScaler, fit_scaler, stratified_split
-from .training import fit, predict
+from .training import SCHEDULES, cosine_lr, fit, predict
 
 OUTPUTS = ("metrics.json", "history.json", "loss.png", "confusion.png", "attention.png", "model.npz")
 PREDICT_OUTPUTS = ("predictions.csv", "attention.npy")  # as the anomaly task's predict: one folder rule for both
 TASK = "classify"  # the checkpoint's meta["task"]: tells predict which kind of model it holds
-SCHEDULES = ("cosine", "constant")
 MAX_PANELS = 12  # attention.png shows one series of each class, of this many classes at most
 
 
@@ -267,12 +266,6 @@ def member_seeds(seed, members):
     single-model recipe), then seeds drawn from ``numpy.random.SeedSequence((seed, m))``, so no two runs'
     members share one the way seeds seed, seed + 1, ... would."""
     return [seed] + [int(np.random.SeedSequence((seed, m)).generate_state(1)[0]) for m in range(1, members)]
-
-
-def cosine_lr(lr, epoch, epochs):
-    """The learning rate of ``epoch`` (from 1) of ``epochs``: lr (1 + cos(pi (epoch - 1) / epochs)) / 2, from
-    lr at the first epoch down towards 0 at the last, so the weights settle instead of jumping about."""
-    return lr * (1.0 + math.cos(math.pi * (epoch - 1) / epochs)) / 2.0
 
 
 def _after_epoch(optimizer, config, log):

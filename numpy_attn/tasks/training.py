@@ -23,6 +23,7 @@ to the longest series it holds and the model is given the batch's lengths (``mod
 Epochs and batches are counted from 1 in callbacks, messages and ``History`` (as they are printed).
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -33,10 +34,12 @@ from .._validate import NonFiniteError, as_float_array, as_generator, is_real
 from ..kernels.blas import limit_blas_threads
 from ..nn import BCELoss, CrossEntropyLoss, no_grad
 from ..nn.lstm import as_lengths
-from ..nn.utils import clip_grad_norm_
+from ..nn.utils import clip_grad_norm_, get_total_norm
 from .checkpoint import save_checkpoint
 
 MONITORS = ("loss", "accuracy")
+SCHEDULES = ("cosine", "constant")  # the learning rate over the epochs: cosine_lr, or lr throughout
+SPIKE_WINDOW = 100  # a step's gradient norm is a spike against the median of this many steps before it
 
 
 @dataclass
@@ -149,11 +152,30 @@ def chance_loss(y_train, y_val, num_classes=None):
     return float(-np.mean(log_p[np.asarray(y_val)]))
 
 
+def cosine_lr(lr, epoch, epochs):
+    """The learning rate of ``epoch`` (from 1) of ``epochs``: lr (1 + cos(pi (epoch - 1) / epochs)) / 2, from
+    lr at the first epoch down towards 0 at the last, so the weights settle instead of jumping about.
+    (``torch.optim.lr_scheduler.CosineAnnealingLR`` with T_max=epochs, eta_min=0, stepped once an epoch.)"""
+    return lr * (1.0 + math.cos(math.pi * (epoch - 1) / epochs)) / 2.0
+
+
+def is_spike(norm, norms, factor):
+    """Whether a step whose gradients have the joint norm ``norm`` is a spike: ``norm`` > ``factor`` times the
+    median of the last ``SPIKE_WINDOW`` norms before it (``norms``, oldest first; never before that many steps).
+
+    The median, not the mean, so that earlier spikes do not raise the bar; measured against recent steps, as
+    the typical norm grows and falls by tens of times over a run (docs/anomaly-task.md, "Several channels").
+    """
+    return len(norms) >= SPIKE_WINDOW and norm > factor * float(np.median(norms[-SPIKE_WINDOW:]))
+
+
 def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_norm=None, label_smoothing=0.0,
-                      num_classes=None):
+                      num_classes=None, lr_schedule=None, skip_spikes=None):
     """Refuse loop settings ``fit`` cannot run: epochs and batch_size positive integers, patience one or None,
-    monitor 'loss' or 'accuracy', max_grad_norm a finite number > 0 or None, label_smoothing a number in
-    [0, 1], and above 0 only for a K-class head (``num_classes`` K; the binary head's BCELoss has none).
+    monitor 'loss' or 'accuracy', max_grad_norm and skip_spikes finite numbers > 0 or None, label_smoothing a
+    number in [0, 1], and above 0 only for a K-class head (``num_classes`` K; the binary head's BCELoss has
+    none), lr_schedule callable or None.
+
 
     The PyTorch trainer (``torch_ref.train.fit``) makes the same checks with the same messages.
     """
@@ -172,6 +194,10 @@ def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_nor
     if label_smoothing and num_classes is None:
         raise ValueError(f"label_smoothing: the binary head (BCELoss) takes none, got {label_smoothing!r}; "
                          f"build the model with num_classes=2 for a cross-entropy head")
+    if skip_spikes is not None and not (is_real(skip_spikes) and 0 < skip_spikes < np.inf):
+        raise ValueError(f"skip_spikes: expected a finite number > 0 or None, got {skip_spikes!r}")
+    if lr_schedule is not None and not callable(lr_schedule):
+        raise ValueError(f"lr_schedule: expected a function of the epoch or None, got {lr_schedule!r}")
 
 
 def check_split(X, y, lengths, num_classes, name):
@@ -248,6 +274,8 @@ def fit(
     noise=0.0,
     max_grad_norm=None,
     label_smoothing=0.0,
+    lr_schedule=None,
+    skip_spikes=None,
 ):
     """Train ``model`` with ``optimizer``; return a ``History``.
 
@@ -267,6 +295,15 @@ def fit(
     (1 - e) onehot(y) + e / K (``nn.CrossEntropyLoss(label_smoothing=e)``, PyTorch's), so no training series
     pulls its logits apart without bound once it is classified right. The validation loss, the chance loss
     and ``evaluate_loss`` stay the plain cross-entropy. 0: none.
+    lr_schedule: a function of the epoch (from 1) giving its learning rate, set as ``optimizer.lr`` before the
+    epoch runs (``cosine_lr``, say: ``lambda epoch: cosine_lr(3e-3, epoch, 15)``); None: the optimizer's lr
+    throughout.
+    skip_spikes: a factor k; a step whose joint gradient norm is more than k times the median of the
+    ``SPIKE_WINDOW`` steps before it (``is_spike``) has its gradients set to 0, so the optimizer's step carries
+    on with its momentum alone and the spike enters neither its momentum nor its second moment (checked before
+    max_grad_norm's clipping); None: never. A spike is one series' gradient exploding back through time in an
+    LSTM (docs/anomaly-task.md, "Several channels"), which clipping only shortens: its direction still steers
+    the step.
 
     With validation, the model ends with the weights of the best epoch (a copy kept in memory), best by
     ``monitor``:
@@ -296,20 +333,24 @@ def fit(
     num_classes = getattr(model, "num_classes", None)
     train = check_split(X_train, y_train, lengths_train, num_classes, "train")
     val = check_validation(X_val, y_val, lengths_val, num_classes)
-    check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm, label_smoothing, num_classes)
+    check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm, label_smoothing, num_classes,
+                      lr_schedule, skip_spikes)
     if not (is_real(noise) and 0 <= noise < np.inf):
         raise ValueError(f"noise: expected a finite number >= 0, got {noise!r}")
     rng = as_generator(rng)
     loss_fn = BCELoss() if num_classes is None else CrossEntropyLoss(label_smoothing=label_smoothing)
     history = History.for_run(train[1], None if val is None else val[1], num_classes, monitor)
     kept_state = model.state_dict()  # the starting weights, until an epoch is kept
+    norms = [] if skip_spikes is not None else None  # every step's gradient norm so far, for is_spike
 
     with limit_blas_threads(blas_threads):  # see kernels/blas.py: one thread is the faster here
         try:
             for epoch in range(1, epochs + 1):
                 started = time.perf_counter()
+                if lr_schedule is not None:
+                    optimizer.lr = lr_schedule(epoch)
                 train_loss = _train_epoch(model, optimizer, loss_fn, *train, batch_size, rng, epoch, on_batch, noise,
-                                          max_grad_norm)
+                                          max_grad_norm, skip_spikes, norms)
                 val_loss = val_accuracy = None
                 if val is not None:
                     # In training batches: the forward then needs no more memory than a training step does.
@@ -355,9 +396,10 @@ def _inputs(X, lengths, idx):
 
 
 def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoch, on_batch, noise=0.0,
-                 max_grad_norm=None):
+                 max_grad_norm=None, skip_spikes=None, norms=None):
     """One pass over (X, y) in shuffled mini-batches, one optimizer step each, each batch's input plus
-    ``noise`` * N(0, 1) when noise > 0, the gradients clipped to ``max_grad_norm`` when given; returns the
+    ``noise`` * N(0, 1) when noise > 0, a spike's gradients set to 0 when ``skip_spikes`` is given (each
+    step's norm appended to ``norms``), the gradients clipped to ``max_grad_norm`` when given; returns the
     mean loss.
 
     Checked at every step: the output, then each gradient before the step could spread a NaN into the
@@ -380,6 +422,8 @@ def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoc
         updated = [(name, p) for name, p in model.named_parameters() if p.grad is not None]
         for name, p in updated:
             _check_finite(p.grad, f"{where}: the gradient of {name}")
+        if skip_spikes is not None:
+            _skip_spike([p for _, p in updated], norms, skip_spikes)
         if max_grad_norm is not None:
             clip_grad_norm_((p for _, p in updated), max_grad_norm)
         optimizer.step()
@@ -389,6 +433,15 @@ def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoc
         if on_batch is not None:
             on_batch(epoch, batch, n_batches, loss)
     return total / len(y)
+
+
+def _skip_spike(params, norms, factor):
+    """Set the gradients of ``params`` to 0 when their joint norm ``is_spike`` against ``norms``; append it."""
+    norm = get_total_norm([p.grad for p in params])
+    if is_spike(norm, norms, factor):
+        for p in params:
+            p.grad[...] = 0
+    norms.append(norm)
 
 
 def _forward(model, inputs, where):
