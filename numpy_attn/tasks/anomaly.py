@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import optim
+from .._validate import is_real
 from . import metrics, plots
 from ..kernels.blas import limit_blas_threads
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -28,7 +29,7 @@ from .preprocessing import StandardScaler, fit_scaler, train_val_test_split
 from .synthetic import ANOMALY_KINDS, make_anomaly_dataset
 from ..models import MODELS
 from ..nn import no_grad
-from .training import fit, predict
+from .training import SCHEDULES, cosine_lr, fit, predict
 
 FEATURES = ("diff", "raw")
 TRAIN_OUTPUTS = ("metrics.json", "history.json", "loss.png", "attention.png", "heads.png", "model.npz")
@@ -65,7 +66,9 @@ class TrainConfig:
     lr: float = 3e-3
     hidden: int = 32
     patience: int = 5
-    max_grad_norm: float = 0.0
+    max_grad_norm: float = 0.0  # fit's max_grad_norm; 0: never clip
+    schedule: str = "constant"  # one of SCHEDULES: the learning rate over the epochs (``lr_schedule``)
+    skip_spikes: float = 0.0  # fit's skip_spikes; 0: never skip
     features: str = "diff"
     seed: int = 0
     out: str = "runs/train"
@@ -87,6 +90,12 @@ class TrainConfig:
             raise ValueError(f"anomaly: expected kinds from {ANOMALY_KINDS}, got {list(self.anomalies)}")
         if self.features not in FEATURES:
             raise ValueError(f"features: expected one of {FEATURES}, got {self.features!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
+        for name in ("max_grad_norm", "skip_spikes"):
+            value = getattr(self, name)
+            if not (is_real(value) and 0 <= value < np.inf):
+                raise ValueError(f"{name}: expected a finite number >= 0 (0: never), got {value!r}")
         check_out(self.out, TRAIN_OUTPUTS)
 
 
@@ -185,7 +194,8 @@ def _fit(model, config, splits, checkpoint, meta, progress):
     if config.backend == "numpy":
         return fit(model, optim.Adam(model.parameters(), lr=config.lr), *splits, epochs=config.epochs,
                    batch_size=config.batch_size, patience=config.patience, rng=config.seed,
-                   max_grad_norm=grad_norm_cap(config), **kwargs)
+                   max_grad_norm=grad_norm_cap(config), lr_schedule=lr_schedule(config),
+                   skip_spikes=spike_factor(config), **kwargs)
     from torch_ref.anomaly import train_like  # the same model in PyTorch, started from the same weights
 
     return train_like(model, config, *splits, **kwargs)
@@ -194,6 +204,19 @@ def _fit(model, config, splits, checkpoint, meta, progress):
 def grad_norm_cap(config):
     """``fit``'s max_grad_norm for ``config``: its max_grad_norm, None (no clipping) for 0."""
     return config.max_grad_norm or None
+
+
+def spike_factor(config):
+    """``fit``'s skip_spikes for ``config``: its skip_spikes, None (never skip) for 0."""
+    return config.skip_spikes or None
+
+
+def lr_schedule(config):
+    """``fit``'s lr_schedule for ``config``: None (lr throughout) for schedule "constant"; for "cosine",
+    epoch -> ``cosine_lr``, from config.lr at the first epoch towards 0 at config.epochs."""
+    if config.schedule == "constant":
+        return None
+    return lambda epoch: cosine_lr(config.lr, epoch, config.epochs)
 
 
 def _interrupted(stop, epoch):

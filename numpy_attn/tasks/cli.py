@@ -16,6 +16,7 @@ from .checkpoint import load_checkpoint
 from .detect import OUTPUTS as DETECT_OUTPUTS, DetectConfig, bundled_pair, run_detect
 from .injection import INJECTION_KINDS
 from .synthetic import ANOMALY_KINDS
+from .training import SCHEDULES
 from .text import OUTPUTS as TEXT_OUTPUTS, train_text
 from ..models import MODELS
 
@@ -32,8 +33,8 @@ def _check(args):
 
 # Options train shares between the synthetic task and archive data, and the archive-only ones.
 SHARED = ("model", "features", "hidden", "epochs", "batch_size", "lr", "patience", "seed")
-ARCHIVE_ONLY = ("znorm", "noise", "label_smoothing", "members", "schedule", "val_fraction", "min_validation",
-                "missing")
+ARCHIVE_ONLY = ("znorm", "noise", "label_smoothing", "members", "val_fraction", "min_validation", "missing")
+GIVEN_ONLY = ("schedule",)  # shared, without a default of its own: each task's when not given
 
 
 def _train(args):
@@ -43,7 +44,9 @@ def _train(args):
     if archive_only:
         raise ValueError(f"argument --{archive_only[0].replace('_', '-')}: for archive data only (give --data NAME, "
                          f"or --train FILE and --test FILE)")
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "extra"})
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "extra"}
+    given["schedule"] = args.schedule or TrainConfig.schedule  # --schedule has no default: archive data's differs
+    config = TrainConfig(**given)
     config.out = args.out or f"runs/{args.model}"
     train(config, log=_print)
     return 0
@@ -55,7 +58,7 @@ def _train_on_archive_data(args):
     if args.backend != "numpy":
         raise ValueError(f"argument --backend: archive data trains on the NumPy backend only, got {args.backend!r}")
     given = {name: getattr(args, name) for name in SHARED if getattr(args, name) != getattr(TrainConfig, name)}
-    given.update({name: getattr(args, name) for name in ARCHIVE_ONLY if getattr(args, name) is not None})
+    given.update({name: getattr(args, name) for name in ARCHIVE_ONLY + GIVEN_ONLY if getattr(args, name) is not None})
     config = classify.ClassifyConfig(data=args.data, train=args.train, test=args.test, **given)
     name = args.data or Path(args.train or args.test).name.split(".")[0]
     classify.run_classify(config, args.out or f"runs/{name}", log=_print)
@@ -117,6 +120,12 @@ def _add_train(sub):
                        patience=TrainConfig.patience, seed=TrainConfig.seed)
     p.add_argument("--max-grad-norm", type=commands.non_negative_number, default=TrainConfig.max_grad_norm,
                    help="before each step, scale the gradients down to this joint norm when longer (0: never)")
+    p.add_argument("--skip-spikes", type=commands.non_negative_number, default=TrainConfig.skip_spikes,
+                   help="leave out a step whose gradient norm is above this many times the median of the 100 "
+                        "steps before it (0: never)")
+    p.add_argument("--schedule", choices=SCHEDULES, help="learning rate over the epochs: cosine falls from --lr "
+                                                         "to 0, constant keeps it (default: constant, and cosine "
+                                                         "for archive data)")
     p.add_argument("--out", help=commands.out_help(TRAIN_OUTPUTS) + " (default: runs/MODEL, or runs/DATASET)")
     archive = p.add_argument_group(
         "archive data", "A UCR/UEA dataset instead of synthetic series: --data NAME (bundled) or --train FILE "
@@ -135,8 +144,6 @@ def _add_train(sub):
     archive.add_argument("--members", type=commands.integer(1), help="train this many models from different "
                          "seeds and classify by the mean of their probabilities (default "
                          f"{classify.ClassifyConfig.members})")
-    archive.add_argument("--schedule", choices=("cosine", "constant"), help="learning rate over the epochs "
-                                                                            "(default cosine)")
     archive.add_argument("--val-fraction", type=commands.fraction, help="share of each class held out for "
                                                                         "validation (default 0.2)")
     archive.add_argument("--min-validation", type=commands.integer(1), help="fewest held-out series worth "
