@@ -238,7 +238,7 @@ def classify(train, test, class_names, config, checkpoint=None, log=print):
     log(f"{len(y_train)} training series ({held}), {len(y_test)} test series, {len(class_names)} classes, "
         f"{train.X.shape[-1]} channel(s); model {config.model} "
         f"({sum(p.data.size for p in model.parameters())} parameters)"
-        + (f", {len(seeds)} of them from seeds {seeds}" if len(seeds) > 1 else ""))
+        + (f"; {len(seeds)} members, from seeds {seeds}" if len(seeds) > 1 else ""))
     validation = {} if val_idx is None else {"X_val": X_train[val_idx], "y_val": y_train[val_idx],
                                              "lengths_val": train.lengths[val_idx]}
     members, histories = [], []
