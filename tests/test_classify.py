@@ -11,9 +11,10 @@ import pytest
 from numpy_attn.datasets import load, read, znormalize
 from numpy_attn.tasks import plots
 from numpy_attn.tasks.checkpoint import load_checkpoint, save_checkpoint
-from numpy_attn.tasks.classify import (ClassifyConfig, Preprocessing, classify, cosine_lr,
+from numpy_attn.tasks.classify import (ClassifyConfig, Preprocessing, classify,
                                        load_data, member_seeds, padded_features, predict_classifier, predict_file,
                                        run_classify, validation_split)
+from numpy_attn.tasks.training import cosine_lr
 
 TINY = dict(epochs=2, hidden=4, batch_size=8, patience=1, members=1)  # one model that trains in well under a second
 MIN_VALIDATION = ClassifyConfig().min_validation

@@ -42,11 +42,11 @@ from ..datasets.values import MISSING_OPTIONS, fill_missing, trim_padding
 from ..models import MODELS
 from ..models.ensemble import Ensemble
 from . import commands, plots
-from .anomaly import FEATURES, series_features
+from .anomaly import FEATURES, lr_schedule, series_features
 from .checkpoint import load_checkpoint, save_checkpoint
 from .classification_metrics import multiclass_report
 from .preprocessing import StandardScaler, fit_scaler, stratified_split
-from .training import SCHEDULES, cosine_lr, fit, predict
+from .training import SCHEDULES, fit, predict
 
 OUTPUTS = ("metrics.json", "history.json", "loss.png", "confusion.png", "attention.png", "model.npz")
 PREDICT_OUTPUTS = ("predictions.csv", "attention.npy")  # as the anomaly task's predict: one folder rule for both
@@ -251,8 +251,9 @@ def classify(train, test, class_names, config, checkpoint=None, log=print):
             model, optimizer, X_train[fit_idx], y_train[fit_idx], **validation, epochs=config.epochs,
             batch_size=config.batch_size, patience=config.patience, rng=seed,
             checkpoint=checkpoint if m == 0 else None,  # on Ctrl-C: the first member, whole or its best so far
-            checkpoint_meta=meta, on_epoch=_after_epoch(optimizer, config, log), lengths_train=train.lengths[fit_idx],
-            monitor="accuracy", noise=config.noise, label_smoothing=config.label_smoothing))
+            checkpoint_meta=meta, on_epoch=_log_epoch(optimizer, config, log), lr_schedule=lr_schedule(config),
+            lengths_train=train.lengths[fit_idx], monitor="accuracy", noise=config.noise,
+            label_smoothing=config.label_smoothing))
         members.append(model)
     model = members[0] if len(members) == 1 else Ensemble(members)
     probabilities, attention = predict(model, X_test, test.lengths)
@@ -268,14 +269,12 @@ def member_seeds(seed, members):
     return [seed] + [int(np.random.SeedSequence((seed, m)).generate_state(1)[0]) for m in range(1, members)]
 
 
-def _after_epoch(optimizer, config, log):
-    """``fit``'s on_epoch: log the first and every tenth epoch; with the cosine schedule, set the next epoch's lr."""
+def _log_epoch(optimizer, config, log):
+    """``fit``'s on_epoch: log the first and every tenth epoch, with the learning rate it ran at."""
     def on_epoch(epoch, train_loss, val_loss):
         if epoch == 1 or epoch % 10 == 0:
             val = "" if math.isnan(val_loss) else f", val loss {val_loss:.4f}"  # NaN: no validation split
             log(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}{val}, lr {optimizer.lr:.2g}")
-        if config.schedule == "cosine":
-            optimizer.lr = cosine_lr(config.lr, epoch + 1, config.epochs)
     return on_epoch
 
 
