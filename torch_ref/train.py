@@ -102,9 +102,9 @@ def _tensors(split, num_classes, dtype, device):
 
 def _skip_spike(params, norms, factor):
     """``training._skip_spike``: the gradients of ``params`` set to 0 when their joint norm ``is_spike`` against
-    ``norms``; the norm (``torch.nn.utils.get_total_norm``'s, as a float) appended."""
+    ``norms``; the norm (``torch.nn.utils.get_total_norm``, as a float) appended."""
     with torch.no_grad():
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params])).item()
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params]).item()
         if is_spike(norm, norms, factor):
             for p in params:
                 p.grad.zero_()

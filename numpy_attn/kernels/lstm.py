@@ -94,10 +94,11 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None, keep_cache=
     # Per-step views made once, so the loop body is NumPy calls only; *_mm are (D, rows, B) for matmul.
     z_mm = list(z.reshape(kept, 4 * H, D, B).transpose(0, 2, 1, 3))
     gates = [(*z_t, z_t[1:]) for z_t in z]  # g, i, f, o and the sigmoid block [i | f | o] of each kept step
+    cells = list(c)
     with np.errstate(over="ignore"):  # exp(-a) = inf for a very negative a: 1 / (1 + inf) = 0, the right gate
         for z_m, u_m, (g, i, f, o, sig), c_prev, c_t, tc_t, h_t in zip(
-                _steps(z_mm, T), u.transpose(0, 2, 1, 3), _steps(gates, T), _steps(list(c), T),
-                _steps(list(c), T, 1), _steps(list(tanh_c), T), u[1:, :H]):
+                _steps(z_mm, T), u.transpose(0, 2, 1, 3), _steps(gates, T), _steps(cells, T), _steps(cells, T, 1),
+                _steps(list(tanh_c), T), u[1:, :H]):
             np.matmul(w, u_m, out=z_m)  # every direction's W [h_{t-1}; x_t; 1] at once: [a_g | -a_i | -a_f | -a_o]
             np.tanh(g, out=g)
             np.exp(sig, out=sig)  # one exp for the three sigmoid gates

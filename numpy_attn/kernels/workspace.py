@@ -31,10 +31,10 @@ class Workspace:
 
     def empty(self, name, shape, dtype):
         shape, dtype = tuple(shape), np.dtype(dtype)
-        a = self._arrays.get(name)
-        if a is None or a.dtype != dtype or a.size < math.prod(shape):
+        size, a = math.prod(shape), self._arrays.get(name)
+        if a is None or a.dtype != dtype or a.size < size:
             a = self._arrays[name] = np.empty(shape, dtype)
-        return a if a.shape == shape else a.reshape(-1)[:math.prod(shape)].reshape(shape)
+        return a if a.shape == shape else a.reshape(-1)[:size].reshape(shape)
 
     def empty_like(self, name, prototype, shape=None):
         """``np.empty_like(prototype, shape=shape)`` kept under ``name``: the prototype's dtype and memory

@@ -176,7 +176,6 @@ def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_nor
     number in [0, 1], and above 0 only for a K-class head (``num_classes`` K; the binary head's BCELoss has
     none), lr_schedule callable or None.
 
-
     The PyTorch trainer (``torch_ref.train.fit``) makes the same checks with the same messages.
     """
     if not _is_positive_int(batch_size):
