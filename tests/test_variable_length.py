@@ -13,6 +13,7 @@ from helpers import arrays, assert_close, tensor, upstream_grads
 from numpy_attn import nn, optim
 from numpy_attn.kernels.lstm import BLOCK
 from numpy_attn.models import MODELS
+from numpy_attn.models.pooled import keep_mask
 from numpy_attn.tasks import training
 from numpy_attn.tasks.training import cosine_lr, fit, predict
 from torch_ref import models as torch_models
@@ -192,6 +193,21 @@ def test_a_padded_batch_is_each_series_run_alone(name, num_classes):
             # the scorer's last bias gets sum_t grad_e_t, exactly 0 (softmax ignores a shift): rounding only
             scale = np.abs(batch["grad attention.2.weight"]).max() if key == "grad attention.2.bias" else 0.0
             assert_close(batch[key], total, name=key, scale=scale)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_lengths_that_all_reach_the_end_are_no_lengths(name):
+    """lengths all T: no step is padding, so no mask is built (``keep_mask`` gives None where a mask of all True
+    would add a bias of zeros to every attention score), and the outputs, the attention and every gradient are
+    those of the same batch without lengths, bit for bit."""
+    assert keep_mask(np.array([4, 4]), 4) is None
+    np.testing.assert_array_equal(keep_mask(np.array([4, 2]), 4), [[True] * 4, [True, True, False, False]])
+    rng = np.random.default_rng(3)
+    model = MODELS[name](input_dim=2, num_classes=3, dtype=np.float64, rng=2, **SMALL[name])
+    x, g_out, g_alpha = rng.standard_normal((3, 5, 2)), rng.standard_normal((3, 3)), rng.standard_normal((3, 5))
+    full, unpadded = _run(model, x, np.full(3, 5), g_out, g_alpha), _run(model, x, None, g_out, g_alpha)
+    for key, value in full.items():
+        assert np.array_equal(value, unpadded[key]), key
 
 
 def test_the_models_refuse_bad_lengths():

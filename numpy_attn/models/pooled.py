@@ -36,8 +36,13 @@ from ..nn.lstm import as_lengths
 
 
 def keep_mask(lengths, steps):
-    """(B, T) bool, True where t < lengths[b] (the step takes part); None for None (every step does)."""
-    return None if lengths is None else np.arange(steps) < np.asarray(lengths)[:, None]
+    """(B, T) bool, True where t < lengths[b] (the step takes part); None when every step of every series takes
+    part (lengths None, or all of them T): a mask would hide nothing, and applying it (the padding set to 0, a
+    bias of zeros added to every attention score) would change no number and cost a pass each time."""
+    if lengths is None:
+        return None
+    keep = np.arange(steps) < np.asarray(lengths)[:, None]
+    return None if keep.all() else keep
 
 
 class PooledClassifier(Module):

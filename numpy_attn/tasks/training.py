@@ -354,7 +354,7 @@ def fit(
                 if val is not None:
                     # In training batches: the forward then needs no more memory than a training step does.
                     val_loss, val_accuracy = _evaluate(model, *val, batch_size=batch_size)
-                    _check_finite(val_loss, f"epoch {epoch}: the validation loss")
+                    _check_finite([("the validation loss", val_loss)], f"epoch {epoch}")
                 if history.record_epoch(train_loss, time.perf_counter() - started, val_loss, val_accuracy):
                     kept_state = model.state_dict()
                     if checkpoint is not None:
@@ -415,19 +415,18 @@ def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoc
             x = inputs[0]
             inputs = ((x + noise * rng.standard_normal(x.shape)).astype(x.dtype), *inputs[1:])
         out, _ = _forward(model, inputs, f"{where} (lr {optimizer.lr:g})")
-        _check_finite(out, f"{where}: the model's output")
+        _check_finite([("the model's output", out)], where)
         loss = loss_fn(out, _targets(y[idx], out))
         model.backward(loss_fn.backward())
         updated = [(name, p) for name, p in model.named_parameters() if p.grad is not None]
-        for name, p in updated:
-            _check_finite(p.grad, f"{where}: the gradient of {name}")
+        _check_finite([(f"the gradient of {name}", p.grad) for name, p in updated], where)
         if skip_spikes is not None:
             _skip_spike([p for _, p in updated], norms, skip_spikes)
         if max_grad_norm is not None:
             clip_grad_norm_((p for _, p in updated), max_grad_norm)
         optimizer.step()
-        for name, p in updated:
-            _check_finite(p.data, f"{where}: {name} after the optimizer step (lr {optimizer.lr:g})")
+        stepped = f"after the optimizer step (lr {optimizer.lr:g})"
+        _check_finite([(f"{name} {stepped}", p.data) for name, p in updated], where)
         total += loss * len(idx)
         if on_batch is not None:
             on_batch(epoch, batch, n_batches, loss)
@@ -513,11 +512,13 @@ def _evaluate(model, X, y, lengths, batch_size):
     return CrossEntropyLoss()(out, y), float(np.mean(out.argmax(axis=1) == y))
 
 
-def _check_finite(value, what):
-    """Raise FloatingPointError("<what> is NaN or inf") unless every entry of ``value`` is finite; ``fit``
-    catches it, puts the last good weights back and says so. One sum clears almost every array, as in
-    ``numpy_attn._validate.check_finite``; only a sum that is not finite leads to the entrywise test."""
-    with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf and overflow are what the sum looks for
-        if np.isfinite(np.sum(value)) or np.isfinite(value).all():
-            return
-    raise FloatingPointError(f"{what} is NaN or inf")
+def _check_finite(named, where):
+    """FloatingPointError("<where>: <name> is NaN or inf") for the first (name, array) pair holding NaN or inf;
+    ``fit`` catches it, puts the last good weights back and says so. One sum clears almost every array, as in
+    ``numpy_attn._validate.check_finite``; only a sum that is not finite leads to the entrywise test. One
+    errstate for all the pairs, and ``np.add.reduce`` rather than ``np.sum``: for a step's 20-odd small
+    gradients the wrappers around the sums cost more than the sums."""
+    with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf and overflow are what the sums look for
+        for name, value in named:
+            if not (np.isfinite(np.add.reduce(value, axis=None)) or np.isfinite(value).all()):
+                raise FloatingPointError(f"{where}: {name} is NaN or inf")
