@@ -142,6 +142,26 @@ def test_additive_attention_module_matches_torch(data, b, t, d, attn, masked, se
         assert_close(np_params[name].grad, g, name=f"grad {name}", scale=upstream * (1 + np.abs(h).max()) * b * t)
 
 
+@settings(max_examples=15)
+@given(data=st.data(), b=st.integers(1, 3), t=st.integers(1, 6), d=st.integers(1, 5), attn=st.integers(1, 6),
+       masked=st.booleans(), seed=st.integers(0, 2**16))
+def test_additive_attention_module_under_no_grad_matches_torch(data, b, t, d, attn, masked, seed):
+    """Under nn.no_grad the scorer's three layers run as one kernel (``kernels.additive_scores``): the context and
+    the weights against PyTorch as with grad, and a backward after it is refused."""
+    np_mod = nn.AdditiveAttention(d, attn, dtype=np.float64, rng=seed)
+    t_mod = numpy_to_torch(np_mod, ref.AdditiveAttention(d, attn).double())
+    h = data.draw(arrays((b, t, d)), label="h")
+    mask = data.draw(bool_masks((b, t)), label="mask") if masked else None
+    with nn.no_grad():
+        context, alpha = np_mod(h, mask)
+    with torch.no_grad():
+        t_context, t_alpha = t_mod(tensor(h), None if mask is None else torch.as_tensor(mask))
+    assert_close(context, t_context, name="context", scale=np.abs(h).max())
+    assert_close(alpha, t_alpha, name="alpha")
+    with pytest.raises(RuntimeError, match=r"after a forward under nn.no_grad\(\)"):
+        np_mod.backward(np.ones((b, d)))
+
+
 def test_additive_attention_module_finite_differences():
     rng = np.random.default_rng(3)
     module = nn.AdditiveAttention(3, 4, dtype=np.float64, rng=0)
@@ -174,6 +194,11 @@ def test_additive_attention_module_errors():
         module(np.ones((1, 3, 4)))  # float64 into a float32 module
     with pytest.raises(ValueError, match="last dimension 4"):
         module(np.ones((1, 3, 5), np.float32))
+    with nn.no_grad():  # the fused scorer checks the same
+        with pytest.raises(TypeError, match="AdditiveAttention h: dtype"):
+            module(np.ones((1, 3, 4)))
+        with pytest.raises(ValueError, match="AdditiveAttention h: expected last dimension 4"):
+            module(np.ones((1, 3, 5), np.float32))
 
 
 # --- Bahdanau attention ------------------------------------------------------------------------------

@@ -81,6 +81,30 @@ def test_linear_kernel_is_the_textbook(data, lead, n_in, n_out, bias, threads):
     assert_twins(got, want, ("grad_x", "grad_weight", "grad_bias"), scale=max(n_out, rows_n) * mg * max(mx, mw))
 
 
+# --- attention pooling's scorer ----------------------------------------------------------------------
+
+@given(data=st.data(), lead=shapes(1, 3), n_in=st.integers(1, 6), attn=st.integers(1, 6), block_bytes=ROW_BLOCK_BYTES,
+       threads=THREADS)
+def test_additive_scores_kernel_is_the_textbook(data, lead, n_in, attn, block_bytes, threads):
+    """e = w2 . tanh(W1 h + b1) + b2 against the textbook's layers one after the other, over row blocks of one row
+    to all rows, on one to three threads. The score sums A terms w2_j t_j, each t_j off by at most a's rounding
+    (tanh' <= 1), a summing D terms: the error scale is A max|w2| (D max|h| max|W1| + max|b1| + 1) + |b2|."""
+    h = data.draw(arrays(lead + (n_in,)), label="h")
+    w1, b1 = data.draw(arrays((attn, n_in)), label="weight1"), data.draw(arrays((attn,)), label="bias1")
+    w2, b2 = data.draw(arrays((1, attn)), label="weight2"), data.draw(arrays((1,)), label="bias2")
+    hidden, _ = F.tanh(F.linear(h, w1, b1)[0])
+    want = F.linear(hidden, w2, b2)[0][..., 0]
+    with row_blocks_of(block_bytes), num_threads(threads):
+        got = K.additive_scores(h, w1, b1, w2, b2, workspace=Workspace())
+    a_terms = n_in * np.abs(h).max() * np.abs(w1).max() + np.abs(b1).max()
+    assert_close(got, want, tol=TWIN_TOL, name="e", scale=attn * np.abs(w2).max() * (a_terms + 1) + abs(b2[0]))
+
+
+def test_additive_scores_kernel_refuses_the_wrong_width():
+    with pytest.raises(ValueError, match=r"additive_scores h: expected last dimension 3, got shape \(2, 4\)"):
+        K.additive_scores(np.zeros((2, 4)), np.zeros((5, 3)), np.zeros(5), np.zeros((1, 5)), np.zeros(1))
+
+
 # --- tanh --------------------------------------------------------------------------------------------
 
 @given(data=st.data(), shape=shapes(1, 4), block_bytes=ROW_BLOCK_BYTES, threads=THREADS)

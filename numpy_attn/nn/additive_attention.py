@@ -7,10 +7,13 @@ PyTorch's names, so a PyTorch ``state_dict`` loads as it is.
 import numpy as np
 
 from .. import functional as F
-from .._validate import as_float_array, as_generator, check_dtype
+from .. import kernels as K
+from .._validate import as_float_array, as_generator, check_dtype, check_last_dim
+from ..kernels.workspace import Workspace
 from .activation import Tanh
 from .container import Sequential
 from .dropout import Dropout
+from .grad_mode import is_grad_enabled
 from .linear import Linear
 from .module import Module
 
@@ -34,12 +37,22 @@ class AdditiveAttention(Sequential):
         super().__init__(Linear(input_dim, attn_dim, dtype=dtype, rng=rng), Tanh(),
                          Linear(attn_dim, 1, dtype=dtype, rng=rng))
         self.input_dim, self.attn_dim = input_dim, attn_dim
+        self._workspace = Workspace()  # the scorer's activations under no_grad, kept from call to call
 
     def forward(self, h, mask=None):
         h = as_float_array(h, "AdditiveAttention h", ndim=3)
-        e = super().forward(h)[..., 0]  # one score per step                              (B, T)
-        (context, alpha), self._cache = F.attention_pool(h, e, mask)
-        return context, alpha
+        if is_grad_enabled():
+            e = super().forward(h)[..., 0]  # one score per step                          (B, T)
+            (context, alpha), self._cache = F.attention_pool(h, e, mask)
+            return context, alpha
+        # No backward follows: the scorer's three layers in one pass over the rows, nothing kept.
+        check_dtype(h, "AdditiveAttention h", self[0].weight.dtype)
+        check_last_dim(h, "AdditiveAttention h", self.input_dim)
+        first, last = self[0], self[2]
+        e = K.additive_scores(h, first.weight.data, first.bias.data, last.weight.data, last.bias.data,
+                              workspace=self._workspace)
+        self._cache = None  # a backward now refuses, as after any forward under no_grad
+        return F.attention_pool(h, e, mask)[0]
 
     def backward(self, grad_context, grad_alpha=None):
         grad_h, grad_e = F.attention_pool_backward((grad_context, grad_alpha), self._saved())
