@@ -63,9 +63,12 @@ def test_train_like_trains_the_transformer_one_step():
     np.testing.assert_array_equal(after["pos_encoding.pe"], before["pos_encoding.pe"])
 
 
-@pytest.mark.parametrize("options", [dict(epochs=0), dict(epochs=2.5), dict(patience=0), dict(batch_size=0),
-                                     dict(max_grad_norm=-1.0)])
-def test_trainer_refuses_what_numpy_fit_refuses_with_the_same_message(options):
+@pytest.mark.parametrize("options, expected", [
+    (dict(epochs=0), "a positive integer"), (dict(epochs=2.5), "a positive integer"),
+    (dict(patience=0), "a positive integer"), (dict(batch_size=0), "a positive integer"),
+    (dict(max_grad_norm=-1.0), "a finite number > 0 or None"), (dict(noise=-1.0), "a finite number >= 0"),
+    (dict(noise_p=0.0), "a probability in (0, 1]"), (dict(noise_epochs=-1), "an integer >= 0 or None")])
+def test_trainer_refuses_what_numpy_fit_refuses_with_the_same_message(options, expected):
     X, y = _data(8)
     np_model = MODELS["bilstm-attention"](input_dim=1, hidden_dim=2, rng=0)
     with pytest.raises(ValueError) as numpy_error:
@@ -74,7 +77,6 @@ def test_trainer_refuses_what_numpy_fit_refuses_with_the_same_message(options):
         fit(_bilstm(), X, y, X, y, **options)
     assert str(torch_error.value) == str(numpy_error.value)
     name = next(iter(options))
-    expected = "a finite number > 0 or None" if name == "max_grad_norm" else "a positive integer"
     assert str(torch_error.value).startswith(f"{name}: expected {expected}")
 
 

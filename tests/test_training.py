@@ -275,6 +275,10 @@ def test_predict_is_batch_independent_and_restores_the_mode():
         (dict(noise=-0.1), "noise"),
         (dict(noise=float("nan")), "noise"),
         (dict(noise=True), "noise"),
+        (dict(noise_p=0.0), r"noise_p: expected a probability in \(0, 1\]"),
+        (dict(noise_p=1.5), r"noise_p: expected a probability in \(0, 1\]"),
+        (dict(noise_epochs=-1), "noise_epochs: expected an integer >= 0 or None"),
+        (dict(noise_epochs=1.5), "noise_epochs: expected an integer >= 0 or None"),
         (dict(max_grad_norm=0.0), "max_grad_norm"),
         (dict(max_grad_norm=float("inf")), "max_grad_norm"),
         (dict(max_grad_norm=True), "max_grad_norm"),
@@ -480,6 +484,40 @@ def test_noise_is_added_to_every_training_batch_and_drawn_from_the_seed():
     assert all(np.array_equal(a, b) for a, b in zip(noisy, batches(0.5)))
     assert not np.array_equal(noisy[0], batches(0.5, seed=1)[0])
     assert all(not b.any() for b in batches(0.0))
+
+
+def test_noise_reaches_a_share_p_of_the_series_and_stops_after_noise_epochs():
+    """Series n holds the value n at every step, so a recorded batch shows which series it holds and which of
+    them got noise. With noise_p 0.5 and noise_epochs 2, each batch of epochs 1 and 2 draws, after the
+    epoch's permutation, 16 uniforms (series b stays clean when u_b < 0.5) and then the noise of the whole
+    batch; epoch 3 trains on clean batches and draws only its permutation. noise_epochs 0: no noise at all."""
+    X, y = np.repeat(np.arange(32.0), 20).reshape(32, 10, 2), np.tile([0.0, 1.0], 16)
+
+    def run(**options):
+        model = Inputs()
+        fit(model, Adam(model.parameters()), X, y, epochs=3, batch_size=16, patience=None, rng=0, noise=0.5,
+            **options)
+        return model
+
+    rng, expected = np.random.default_rng(0), []
+    for epoch in (1, 2, 3):
+        order = rng.permutation(32)
+        for idx in (order[:16], order[16:]):
+            x = X[idx]
+            if epoch <= 2:
+                clean = rng.random(16) < 0.5
+                x = x + 0.5 * np.where(clean[:, None, None], 0.0, rng.standard_normal(x.shape))
+            expected.append(x)
+    model = run(noise_p=0.5, noise_epochs=2)
+    assert len(model.inputs) == 6
+    for got, want in zip(model.inputs, expected):
+        np.testing.assert_array_equal(got, want)
+    noised = np.concatenate([(b != np.round(b)).any(axis=(1, 2)) for b in model.inputs])
+    assert 16 <= noised[:64].sum() <= 48 and not noised[64:].any()
+    weights = run(noise_epochs=0).state_dict()
+    quiet = Inputs()
+    fit(quiet, Adam(quiet.parameters()), X, y, epochs=3, batch_size=16, patience=None, rng=0)
+    assert all(np.array_equal(weights[k], v) for k, v in quiet.state_dict().items())
 
 
 def test_predict_with_lengths_gives_attention_only_on_each_series_steps():

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from numpy_attn.optim.optimizer import check_hyperparameter
-from numpy_attn.tasks.training import (History, check_fit_options, check_split, check_validation, is_spike,
-                                       iterate_minibatches, training_stopped)
+from numpy_attn.tasks.training import (History, batch_noise, check_fit_options, check_split, check_validation,
+                                       is_spike, iterate_minibatches, training_stopped)
 
 
 def _inputs(X, lengths, idx):
@@ -54,12 +54,19 @@ def _check_finite(named, where):
                 raise FloatingPointError(f"{where}: {name} is NaN or inf")
 
 
+def _noisy(x, noise, noise_p, rng):
+    """x + ``training.batch_noise``: the same draws from the same ``rng``, added in float64 and rounded to x's
+    dtype, as the NumPy trainer adds them."""
+    d = torch.from_numpy(batch_noise(tuple(x.shape), noise, noise_p, rng)).to(x.device)
+    return (x.double() + d).to(x.dtype)
+
+
 def _train_epoch(model, optimizer, criterion, Xt, yt, lengths, batch_size, rng, epoch, on_batch, max_grad_norm=None,
-                 skip_spikes=None, norms=None):
+                 skip_spikes=None, norms=None, noise=0.0, noise_p=1.0):
     """One pass in shuffled mini-batches; the output, each gradient and each updated weight checked at every
-    step, a spike's gradients set to 0 when ``skip_spikes`` is given (each step's norm appended to ``norms``),
-    the gradients clipped to ``max_grad_norm`` when given, as in ``numpy_attn.tasks.training``. Returns the
-    mean loss."""
+    step, each batch's input plus ``training.batch_noise`` when noise > 0, a spike's gradients set to 0 when
+    ``skip_spikes`` is given (each step's norm appended to ``norms``), the gradients clipped to
+    ``max_grad_norm`` when given, as in ``numpy_attn.tasks.training``. Returns the mean loss."""
     model.train()
     lr = optimizer.param_groups[0]["lr"]
     total, batches = 0.0, list(iterate_minibatches(len(Xt), batch_size, shuffle=True, rng=rng))
@@ -67,7 +74,10 @@ def _train_epoch(model, optimizer, criterion, Xt, yt, lengths, batch_size, rng, 
         where = f"epoch {epoch}, batch {b}/{len(batches)}"
         idx = torch.as_tensor(idx, device=Xt.device)
         optimizer.zero_grad()
-        out = model(*_inputs(Xt, lengths, idx))[0]
+        inputs = _inputs(Xt, lengths, idx)
+        if noise:
+            inputs = (_noisy(inputs[0], noise, noise_p, rng), *inputs[1:])
+        out = model(*inputs)[0]
         _check_finite([("the model's output", out)], where)
         loss = criterion(out, yt[idx])
         loss.backward()
@@ -113,14 +123,16 @@ def _skip_spike(params, norms, factor):
 
 def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=32, lr=1e-3, patience=5, rng=None,
         device="cpu", on_batch=None, on_epoch=None, lengths_train=None, lengths_val=None, monitor="loss",
-        max_grad_norm=None, label_smoothing=0.0, lr_schedule=None, skip_spikes=None):
+        noise=0.0, noise_p=1.0, noise_epochs=None, max_grad_norm=None, label_smoothing=0.0, lr_schedule=None,
+        skip_spikes=None):
     """Train ``model`` in place and return a ``numpy_attn.tasks.training.History``; the kept weights are restored.
 
     X_*: (N, T, C) NumPy arrays; the model's dtype decides the tensors' dtype. The loss follows the model's
     head (``model.num_classes``: None for BCE on P(class 1), K for cross-entropy on logits, with
     ``torch.nn.CrossEntropyLoss(label_smoothing=...)``); lengths, the optional validation split, monitor,
-    patience, max_grad_norm (``torch.nn.utils.clip_grad_norm_``), label_smoothing, lr_schedule (each epoch's
-    learning rate, set in the optimizer's param group before it runs) and skip_spikes are
+    patience, noise, noise_p and noise_epochs (the same draws from the same generator), max_grad_norm
+    (``torch.nn.utils.clip_grad_norm_``), label_smoothing, lr_schedule (each epoch's learning rate, set in the
+    optimizer's param group before it runs) and skip_spikes are
     ``numpy_attn.tasks.training.fit``'s. Settings and arrays are checked, and a NaN or inf stops training, as
     there.
     """
@@ -128,7 +140,7 @@ def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=3
     train = check_split(X_train, y_train, lengths_train, num_classes, "train")
     val = check_validation(X_val, y_val, lengths_val, num_classes)
     check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm, label_smoothing, num_classes,
-                      lr_schedule, skip_spikes)
+                      lr_schedule, skip_spikes, noise, noise_p, noise_epochs)
     check_hyperparameter(lr, "lr")
     dtype = next(model.parameters()).dtype
     Xt, yt, lt = _tensors(train, num_classes, dtype, device)
@@ -147,8 +159,9 @@ def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=3
             if lr_schedule is not None:
                 for group in optimizer.param_groups:
                     group["lr"] = lr_schedule(epoch)
+            noisy = noise_epochs is None or epoch <= noise_epochs
             train_loss = _train_epoch(model, optimizer, criterion, Xt, yt, lt, batch_size, rng, epoch, on_batch,
-                                      max_grad_norm, skip_spikes, norms)
+                                      max_grad_norm, skip_spikes, norms, noise if noisy else 0.0, noise_p)
             val_loss = val_accuracy = None
             if val_t is not None:
                 model.eval()

@@ -170,11 +170,13 @@ def is_spike(norm, norms, factor):
 
 
 def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_norm=None, label_smoothing=0.0,
-                      num_classes=None, lr_schedule=None, skip_spikes=None):
+                      num_classes=None, lr_schedule=None, skip_spikes=None, noise=0.0, noise_p=1.0,
+                      noise_epochs=None):
     """Refuse loop settings ``fit`` cannot run: epochs and batch_size positive integers, patience one or None,
     monitor 'loss' or 'accuracy', max_grad_norm and skip_spikes finite numbers > 0 or None, label_smoothing a
     number in [0, 1], and above 0 only for a K-class head (``num_classes`` K; the binary head's BCELoss has
-    none), lr_schedule callable or None.
+    none), lr_schedule callable or None, noise a finite number >= 0, noise_p a probability in (0, 1],
+    noise_epochs an integer >= 0 or None.
 
     The PyTorch trainer (``torch_ref.train.fit``) makes the same checks with the same messages.
     """
@@ -197,6 +199,12 @@ def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_nor
         raise ValueError(f"skip_spikes: expected a finite number > 0 or None, got {skip_spikes!r}")
     if lr_schedule is not None and not callable(lr_schedule):
         raise ValueError(f"lr_schedule: expected a function of the epoch or None, got {lr_schedule!r}")
+    if not (is_real(noise) and 0 <= noise < np.inf):
+        raise ValueError(f"noise: expected a finite number >= 0, got {noise!r}")
+    if not (is_real(noise_p) and 0 < noise_p <= 1):
+        raise ValueError(f"noise_p: expected a probability in (0, 1], got {noise_p!r}")
+    if noise_epochs is not None and not (_is_int(noise_epochs) and noise_epochs >= 0):
+        raise ValueError(f"noise_epochs: expected an integer >= 0 or None, got {noise_epochs!r}")
 
 
 def check_split(X, y, lengths, num_classes, name):
@@ -227,8 +235,12 @@ def check_split(X, y, lengths, num_classes, name):
     return X, y, lengths
 
 
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def _is_positive_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+    return _is_int(value) and value >= 1
 
 
 def training_stopped(error, best_epoch):
@@ -251,6 +263,20 @@ def iterate_minibatches(n, batch_size, shuffle=False, rng=None):
         yield order[begin : begin + batch_size]
 
 
+def batch_noise(shape, noise, p, rng):
+    """The noise added to a training batch of ``shape`` (B, T, ...): noise * m_b * z, z ~ N(0, 1) of ``shape``,
+    float64, drawn from ``rng``; m_b is 1 for a series that gets noise, each of the B with probability p, and
+    0 for one left as it is (torchvision's ``RandomApply(p)``, series by series).
+
+    Draws, in this order: the B uniforms u_b of the mask first (series b stays clean when u_b < 1 - p), none
+    when p = 1 (every series noised); then z for the whole batch, also where m_b = 0.
+    """
+    if p == 1:
+        return noise * rng.standard_normal(shape)
+    clean = rng.random(shape[0]) < 1 - p  # (B,)
+    return noise * np.where(clean.reshape(-1, *[1] * (len(shape) - 1)), 0.0, rng.standard_normal(shape))
+
+
 def fit(
     model,
     optimizer,
@@ -271,6 +297,8 @@ def fit(
     lengths_val=None,
     monitor="loss",
     noise=0.0,
+    noise_p=1.0,
+    noise_epochs=None,
     max_grad_norm=None,
     label_smoothing=0.0,
     lr_schedule=None,
@@ -288,6 +316,9 @@ def fit(
     twice with the same values and cannot learn one by heart (data augmentation for small training sets;
     meant for standardised inputs, where it is in units of a feature's spread). 0: nothing drawn, the
     batches as they are. Padded steps get noise too, which the models set to 0 (``models/pooled.py``).
+    noise_p: each series of a batch gets the noise with probability p, the others stay as they are
+    (``batch_noise``); 1: every series. noise_epochs: only epochs 1 to noise_epochs get noise, the later
+    ones the clean batches (and draw nothing for it); None: every epoch.
     max_grad_norm: before each step, scale the gradients down to this joint norm when they are longer
     (``nn.utils.clip_grad_norm_``); None: never.
     label_smoothing: e in [0, 1], for a K-class head: the training loss is the cross-entropy against
@@ -333,9 +364,7 @@ def fit(
     train = check_split(X_train, y_train, lengths_train, num_classes, "train")
     val = check_validation(X_val, y_val, lengths_val, num_classes)
     check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm, label_smoothing, num_classes,
-                      lr_schedule, skip_spikes)
-    if not (is_real(noise) and 0 <= noise < np.inf):
-        raise ValueError(f"noise: expected a finite number >= 0, got {noise!r}")
+                      lr_schedule, skip_spikes, noise, noise_p, noise_epochs)
     rng = as_generator(rng)
     loss_fn = BCELoss() if num_classes is None else CrossEntropyLoss(label_smoothing=label_smoothing)
     history = History.for_run(train[1], None if val is None else val[1], num_classes, monitor)
@@ -348,8 +377,9 @@ def fit(
                 started = time.perf_counter()
                 if lr_schedule is not None:
                     optimizer.lr = lr_schedule(epoch)
-                train_loss = _train_epoch(model, optimizer, loss_fn, *train, batch_size, rng, epoch, on_batch, noise,
-                                          max_grad_norm, skip_spikes, norms)
+                noisy = noise_epochs is None or epoch <= noise_epochs
+                train_loss = _train_epoch(model, optimizer, loss_fn, *train, batch_size, rng, epoch, on_batch,
+                                          noise if noisy else 0.0, max_grad_norm, skip_spikes, norms, noise_p)
                 val_loss = val_accuracy = None
                 if val is not None:
                     # In training batches: the forward then needs no more memory than a training step does.
@@ -395,11 +425,11 @@ def _inputs(X, lengths, idx):
 
 
 def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoch, on_batch, noise=0.0,
-                 max_grad_norm=None, skip_spikes=None, norms=None):
+                 max_grad_norm=None, skip_spikes=None, norms=None, noise_p=1.0):
     """One pass over (X, y) in shuffled mini-batches, one optimizer step each, each batch's input plus
-    ``noise`` * N(0, 1) when noise > 0, a spike's gradients set to 0 when ``skip_spikes`` is given (each
-    step's norm appended to ``norms``), the gradients clipped to ``max_grad_norm`` when given; returns the
-    mean loss.
+    ``batch_noise`` when noise > 0 (each series with probability ``noise_p``), a spike's gradients set to 0
+    when ``skip_spikes`` is given (each step's norm appended to ``norms``), the gradients clipped to
+    ``max_grad_norm`` when given; returns the mean loss.
 
     Checked at every step: the output, then each gradient before the step could spread a NaN into the
     weights, then each updated weight (a finite gradient times a huge learning rate can still overflow).
@@ -413,7 +443,7 @@ def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoc
         inputs = _inputs(X, lengths, idx)
         if noise:
             x = inputs[0]
-            inputs = ((x + noise * rng.standard_normal(x.shape)).astype(x.dtype), *inputs[1:])
+            inputs = ((x + batch_noise(x.shape, noise, noise_p, rng)).astype(x.dtype), *inputs[1:])
         out, _ = _forward(model, inputs, f"{where} (lr {optimizer.lr:g})")
         _check_finite([("the model's output", out)], where)
         loss = loss_fn(out, _targets(y[idx], out))
