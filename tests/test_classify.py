@@ -11,8 +11,8 @@ import pytest
 from numpy_attn.datasets import load, read, znormalize
 from numpy_attn.tasks import plots
 from numpy_attn.tasks.checkpoint import load_checkpoint, save_checkpoint
-from numpy_attn.tasks.classify import (ClassifyConfig, Preprocessing, classify,
-                                       load_data, member_seeds, padded_features, predict_classifier, predict_file,
+from numpy_attn.tasks.classify import (ClassifyConfig, Preprocessing, classify, load_data, member_seeds,
+                                       noise_epochs, padded_features, predict_classifier, predict_file,
                                        run_classify, validation_split)
 from numpy_attn.tasks.training import cosine_lr
 
@@ -215,6 +215,9 @@ def test_a_bundled_dataset_by_name(tmp_path):
     (dict(data="GunPoint", lr=0), "lr: expected a positive learning rate"),
     (dict(data="GunPoint", noise=-0.5), "noise: expected a finite standard deviation >= 0"),
     (dict(data="GunPoint", noise=float("inf")), "noise: expected a finite standard deviation >= 0"),
+    (dict(data="GunPoint", noise_p=0), r"noise_p: expected a probability in \(0, 1\]"),
+    (dict(data="GunPoint", noise_p=True), r"noise_p: expected a probability in \(0, 1\]"),
+    (dict(data="GunPoint", noise_until=1.5), r"noise_until: expected a share of the epochs in \[0, 1\]"),
     (dict(data="GunPoint", label_smoothing=1.5), r"label_smoothing: expected a number in \[0, 1\]"),
     (dict(data="GunPoint", label_smoothing=True), r"label_smoothing: expected a number in \[0, 1\]"),
     (dict(data="GunPoint", val_fraction=1.0), r"val_fraction: expected a share in \[0, 1\)"),
@@ -269,18 +272,24 @@ def test_labels_outside_the_class_names_are_refused(tiny_files):
 
 
 def test_noise_reaches_training_and_is_seeded(tiny_files):
-    """ClassifyConfig.noise is fit's: the same seed and noise train the same weights, no noise (the default)
-    other ones."""
+    """ClassifyConfig.noise, noise_p and noise_until are fit's: the same seed and noise train the same
+    weights, no noise other ones, and so do another share of the series or of the epochs. The default: 0.7 on
+    half the series for the first three quarters of the epochs (noise_epochs: 112 of 150)."""
     data = load_data(ClassifyConfig(train=str(tiny_files[0]), test=str(tiny_files[1])))
 
     def weights(**options):
         config = ClassifyConfig(data="Tiny", **TINY, **options)
         return classify(data.train, data.test, data.class_names, config, log=lambda line: None).model.state_dict()
 
-    quiet, noisy = weights(), weights(noise=0.3)
-    assert ClassifyConfig().noise == 0.0
-    assert all(np.array_equal(a, b) for a, b in zip(noisy.values(), weights(noise=0.3).values()))
-    assert not all(np.array_equal(a, b) for a, b in zip(quiet.values(), noisy.values()))
+    def same(a, b):
+        return all(np.array_equal(a[k], v) for k, v in b.items())
+
+    quiet, noisy = weights(noise=0), weights(noise=0.3)
+    assert (ClassifyConfig().noise, ClassifyConfig().noise_p, ClassifyConfig().noise_until) == (0.7, 0.5, 0.75)
+    assert noise_epochs(ClassifyConfig()) == 112
+    assert same(noisy, weights(noise=0.3)) and not same(quiet, noisy)
+    assert not same(noisy, weights(noise=0.3, noise_p=1.0)) and not same(noisy, weights(noise=0.3, noise_until=1))
+    assert same(quiet, weights(noise=0.3, noise_until=0.4))  # floor(0.4 * 2 epochs) = 0 epochs with noise
 
 
 def test_label_smoothing_reaches_training(tiny_files):

@@ -16,6 +16,9 @@ behind each choice:
    ``label_smoothing``), batch 16, the learning rate falling from ``lr`` to 0 on a cosine over ``epochs`` (so
    the last epoch's weights are settled ones); with validation, early stopping on the validation accuracy
    (``monitor="accuracy"``, ties broken by the plain cross-entropy), the best epoch's weights restored.
+   Noise on the training batches for the first three quarters of the epochs: each series of a batch, with
+   probability 1/2, gets Gaussian noise of standard deviation 0.7 (``noise``, ``noise_p``, ``noise_until``);
+   the last quarter trains on the clean series.
 4. Three members (``members``): three such models from different seeds (``member_seeds``), the class read off
    the mean of their probabilities (``models.Ensemble``): one model's accuracy depends on its seed, and the
    members miss different series.
@@ -62,10 +65,12 @@ class ClassifyConfig:
     znorm: z-normalise each series first; features: "raw" (x) or "diff" ([x, dx]); hidden: the BiLSTM
     models' LSTM size; epochs: the most epochs (all of them without validation); noise: the standard
     deviation of the Gaussian noise added to each training batch's standardised input (``training.fit``, 0:
-    none); label_smoothing: e, the training loss the cross-entropy against (1 - e) onehot(y) + e / K
-    (``training.fit``, PyTorch's ``CrossEntropyLoss(label_smoothing=e)``; 0: none); schedule: "cosine" (the
-    learning rate falls from lr to 0 over the epochs) or "constant"; patience: epochs without a better
-    validation accuracy before stopping; val_fraction: the share of each class held out for validation;
+    none); noise_p: the probability that a series of a batch gets it (``training.batch_noise``); noise_until:
+    the share of the epochs, from the first, that get it (epochs 1 to floor(noise_until * epochs); 1: all of
+    them, ``noise_epochs``); label_smoothing: e, the training loss the cross-entropy against
+    (1 - e) onehot(y) + e / K (``training.fit``, PyTorch's ``CrossEntropyLoss(label_smoothing=e)``; 0: none);
+    schedule: "cosine" (the learning rate falls from lr to 0 over the epochs) or "constant"; patience: epochs
+    without a better validation accuracy before stopping; val_fraction: the share of each class held out for validation;
     min_validation: the fewest held-out series worth validating on (fewer: no validation split); members: M,
     train M models from different seeds and classify by the mean of their probabilities (``models.Ensemble``);
     missing: "error" or "interpolate", for missing values in the files.
@@ -81,7 +86,9 @@ class ClassifyConfig:
     epochs: int = 150
     batch_size: int = 16
     lr: float = 3e-3
-    noise: float = 0.0
+    noise: float = 0.7
+    noise_p: float = 0.5
+    noise_until: float = 0.75
     label_smoothing: float = 0.1
     members: int = 3
     schedule: str = "cosine"
@@ -109,6 +116,11 @@ class ClassifyConfig:
             raise ValueError(f"lr: expected a positive learning rate, got {self.lr!r}")
         if isinstance(self.noise, bool) or not (isinstance(self.noise, (int, float)) and 0 <= self.noise < math.inf):
             raise ValueError(f"noise: expected a finite standard deviation >= 0, got {self.noise!r}")
+        if isinstance(self.noise_p, bool) or not (isinstance(self.noise_p, (int, float)) and 0 < self.noise_p <= 1):
+            raise ValueError(f"noise_p: expected a probability in (0, 1], got {self.noise_p!r}")
+        if isinstance(self.noise_until, bool) or not (isinstance(self.noise_until, (int, float))
+                                                      and 0 <= self.noise_until <= 1):
+            raise ValueError(f"noise_until: expected a share of the epochs in [0, 1], got {self.noise_until!r}")
         if isinstance(self.label_smoothing, bool) or not (isinstance(self.label_smoothing, (int, float))
                                                           and 0 <= self.label_smoothing <= 1):
             raise ValueError(f"label_smoothing: expected a number in [0, 1], got {self.label_smoothing!r}")
@@ -252,14 +264,19 @@ def classify(train, test, class_names, config, checkpoint=None, log=print):
             batch_size=config.batch_size, patience=config.patience, rng=seed,
             checkpoint=checkpoint if m == 0 else None,  # on Ctrl-C: the first member, whole or its best so far
             checkpoint_meta=meta, on_epoch=_log_epoch(optimizer, config, log), lr_schedule=lr_schedule(config),
-            lengths_train=train.lengths[fit_idx], monitor="accuracy", noise=config.noise,
-            label_smoothing=config.label_smoothing))
+            lengths_train=train.lengths[fit_idx], monitor="accuracy", noise=config.noise, noise_p=config.noise_p,
+            noise_epochs=noise_epochs(config), label_smoothing=config.label_smoothing))
         members.append(model)
     model = members[0] if len(members) == 1 else Ensemble(members)
     probabilities, attention = predict(model, X_test, test.lengths)
     report = multiclass_report(y_test, probabilities, class_names)
     meta = {**meta, "members": len(members), "member_seeds": seeds, "best_epoch": histories[0].best_epoch}
     return Classification(model, prep, histories, probabilities, attention, report, meta)
+
+
+def noise_epochs(config):
+    """How many epochs, from the first, get noise: floor(noise_until * epochs) (112 of 150 by default)."""
+    return math.floor(config.noise_until * config.epochs)
 
 
 def member_seeds(seed, members):

@@ -33,7 +33,8 @@ def _check(args):
 
 # Options train shares between the synthetic task and archive data, and the archive-only ones.
 SHARED = ("model", "features", "hidden", "epochs", "batch_size", "lr", "patience", "seed")
-ARCHIVE_ONLY = ("znorm", "noise", "label_smoothing", "members", "val_fraction", "min_validation", "missing")
+ARCHIVE_ONLY = ("znorm", "noise", "noise_p", "noise_until", "label_smoothing", "members", "val_fraction",
+                "min_validation", "missing")
 GIVEN_ONLY = ("schedule",)  # shared, without a default of its own: each task's when not given
 
 
@@ -138,6 +139,10 @@ def _add_train(sub):
     archive.add_argument("--znorm", action="store_true", default=None, help="z-normalise each series first")
     archive.add_argument("--noise", type=commands.non_negative_number, help="standard deviation of the Gaussian "
                          f"noise added to each training batch (default {classify.ClassifyConfig.noise}; 0: none)")
+    archive.add_argument("--noise-p", type=commands.probability, help="the probability that a series of a "
+                         f"training batch gets the noise (default {classify.ClassifyConfig.noise_p})")
+    archive.add_argument("--noise-until", type=commands.probability, help="the share of the epochs, from the "
+                         f"first, that get the noise (default {classify.ClassifyConfig.noise_until}; 1: all)")
     archive.add_argument("--label-smoothing", type=commands.probability, help="e: train on the cross-entropy "
                          f"against the targets (1 - e) onehot + e / K (default {classify.ClassifyConfig.label_smoothing}"
                          f"; 0: none)")
