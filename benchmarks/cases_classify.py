@@ -1,8 +1,9 @@
 """A short training run of the classify task's default model on each bundled dataset (``numpy-attn train
 --data NAME``): NumPy's ``training.fit`` against ``torch_ref.train.fit`` on the same inputs, from the same weights.
 
-A run is EPOCHS epochs over the whole training split in the default preprocessing, batch, learning rate and
-label smoothing, the series at their own lengths (JapaneseVowels' 7 to 26 steps); no validation split and a
+A run is EPOCHS epochs over the whole training split in the default preprocessing, batch, learning rate, label
+smoothing and noise (each side draws the same noise from the same generator, as the first three quarters of a
+default run do), the series at their own lengths (JapaneseVowels' 7 to 26 steps); no validation split and a
 constant learning rate, which changes neither side's work per step. Both sides keep training across repeats,
 which changes the weights and not the work.
 """
@@ -39,7 +40,8 @@ def _numpy_run(name):
         opt = optim.Adam(model.parameters(), lr=config.lr)
         rng = np.random.default_rng(config.seed)
         return lambda: fit(model, opt, X, y, epochs=EPOCHS, batch_size=config.batch_size, patience=None, rng=rng,
-                           lengths_train=lengths, label_smoothing=config.label_smoothing)
+                           lengths_train=lengths, label_smoothing=config.label_smoothing, noise=config.noise,
+                           noise_p=config.noise_p)
     return build
 
 
@@ -51,7 +53,7 @@ def _torch_run(name):
         rng = np.random.default_rng(config.seed)
         return lambda: torch_fit(twin, X, y, epochs=EPOCHS, batch_size=config.batch_size, lr=config.lr,
                                  patience=None, rng=rng, device=device, lengths_train=lengths,
-                                 label_smoothing=config.label_smoothing)
+                                 label_smoothing=config.label_smoothing, noise=config.noise, noise_p=config.noise_p)
     return build
 
 
