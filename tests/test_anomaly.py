@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from numpy_attn.tasks.anomaly import (TrainConfig, channel_attention_report, grad_norm_cap, lr_schedule,
-                                      series_features, spike_factor)
+                                      series_features, series_grad_norm_cap, spike_factor)
 from numpy_attn.tasks.training import cosine_lr
 from numpy_attn.tasks.synthetic import make_anomaly_dataset
 
@@ -50,17 +50,20 @@ def test_channel_attention_report_counts_the_anomalous_series_by_their_channel()
 
 
 def test_the_task_clips_skips_spikes_and_schedules_only_when_asked():
-    """By default no clipping, no spike left out, the learning rate constant: the runs from before the three
+    """By default no clipping, no spike left out, the learning rate constant: the runs from before the four
     options existed, whatever the channels. Asked for, each reaches fit (0: never)."""
     for channels in (1, 3):
         default = TrainConfig(channels=channels)
         assert grad_norm_cap(default) is None and spike_factor(default) is None and lr_schedule(default) is None
-    asked = TrainConfig(channels=3, epochs=20, max_grad_norm=1.0, skip_spikes=10.0, schedule="cosine")
-    assert grad_norm_cap(asked) == 1.0 and spike_factor(asked) == 10.0
+        assert series_grad_norm_cap(default) is None
+    asked = TrainConfig(channels=3, epochs=20, max_grad_norm=1.0, skip_spikes=10.0, schedule="cosine",
+                        max_series_grad_norm=0.3)
+    assert grad_norm_cap(asked) == 1.0 and spike_factor(asked) == 10.0 and series_grad_norm_cap(asked) == 0.3
     rates = [lr_schedule(asked)(epoch) for epoch in range(1, 21)]
     assert rates == [cosine_lr(3e-3, epoch, 20) for epoch in range(1, 21)] and rates[0] == 3e-3 and rates[-1] < 2e-5
     for bad, match in ((dict(schedule="step"), "schedule: expected one of"),
                        (dict(skip_spikes=-1.0), "skip_spikes: expected a finite number >= 0"),
+                       (dict(max_series_grad_norm=-1.0), "max_series_grad_norm: expected a finite number >= 0"),
                        (dict(max_grad_norm=float("inf")), "max_grad_norm: expected a finite number >= 0")):
         with pytest.raises(ValueError, match=match):
             TrainConfig(out="/nonexistent/x", **bad).check()

@@ -289,6 +289,8 @@ def test_predict_is_batch_independent_and_restores_the_mode():
         (dict(lr_schedule=1e-3), "lr_schedule"),
         (dict(skip_spikes=0.0), "skip_spikes"),
         (dict(skip_spikes=float("nan")), "skip_spikes"),
+        (dict(max_series_grad_norm=0.0), "max_series_grad_norm"),
+        (dict(max_series_grad_norm=float("inf")), "max_series_grad_norm"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, match):
@@ -334,6 +336,44 @@ def test_skip_spikes_sets_a_spikes_gradients_to_zero(monkeypatch, factor, zeroed
     fit(model, Adam(model.parameters(), lr=0.05), X, y, X, y, epochs=2, batch_size=16, rng=0, skip_spikes=factor,
         on_batch=lambda *_: seen.append(all(not p.grad.any() for p in model.parameters())))
     assert seen == [False] * 3 + [zeroed] * 5
+
+
+def _series_shares(model, X, y, batch_size):
+    """Each series' share of the batch's mean-loss gradient: (its parameters' gradients, |dL/dx_b|) per series,
+    from a forward and backward of that series alone with the upstream gradient divided by batch_size."""
+    shares = []
+    for x_b, y_b in zip(X, y):
+        loss_fn = nn.BCELoss()
+        loss_fn(model(x_b[None])[0], y_b[None])
+        grad_x = model.backward(loss_fn.backward() / batch_size)
+        shares.append(({name: p.grad.copy() for name, p in model.named_parameters()}, np.linalg.norm(grad_x)))
+        model.zero_grad()
+    return shares
+
+
+def test_max_series_grad_norm_scales_each_series_share_by_its_input_gradient():
+    """The first step's gradients are sum_b min(1, cap / |dL/dx_b|) times series b's share, the cap set between
+    the series' input gradients so that some shares are scaled and others kept, each share computed alone."""
+    X, y = _toy(64, 1)
+    first = next(iterate_minibatches(64, 16, shuffle=True, rng=np.random.default_rng(0)))
+    shares = _series_shares(MeanPoolClassifier(), X[first], y[first], batch_size=16)
+    cap = float(np.median([norm for _, norm in shares]))
+    expected = {name: sum(grads[name] * min(1.0, cap / (norm + 1e-6)) for grads, norm in shares)
+                for name in shares[0][0]}
+    model, seen = MeanPoolClassifier(), []
+    fit(model, Adam(model.parameters(), lr=0.05), X, y, epochs=1, batch_size=16, rng=0, max_series_grad_norm=cap,
+        on_batch=lambda *_: seen.append({name: p.grad.copy() for name, p in model.named_parameters()}))
+    unclipped = {name: sum(grads[name] for grads, _ in shares) for name in expected}
+    for name in expected:
+        np.testing.assert_allclose(seen[0][name], expected[name], rtol=1e-10, atol=1e-15, err_msg=name)
+        assert not np.allclose(seen[0][name], unclipped[name]), name
+
+
+def test_a_max_series_grad_norm_above_every_series_leaves_the_run_as_it_was():
+    """No series' input gradient reaches a cap of 1e9: one backward per step, the run bit for bit the same."""
+    (plain, plain_history), (capped, capped_history) = _fit(), _fit(max_series_grad_norm=1e9)
+    assert plain_history.train_loss == capped_history.train_loss and plain_history.val_loss == capped_history.val_loss
+    assert _states_equal(plain.state_dict(), capped.state_dict())
 
 
 def test_bad_data_is_refused():

@@ -242,23 +242,27 @@ def _cosine(epoch):
 
 
 NOISE = dict(noise=0.3, noise_p=0.5, noise_epochs=2)  # half the series noised, epochs 1 and 2 of 4
+CAP = dict(max_series_grad_norm=0.01)  # below some series' input gradients and above others' in most steps
 
 
-@pytest.mark.parametrize("name, max_grad_norm, label_smoothing, lr_schedule, skip_spikes, noise", [
+@pytest.mark.parametrize("name, max_grad_norm, label_smoothing, lr_schedule, skip_spikes, extra", [
     *((name, None, 0.0, None, None, {}) for name in MODELS), ("bilstm-attention", 0.05, 0.0, None, None, {}),
     ("bilstm-mha", None, 0.1, None, None, {}), ("bilstm-attention", None, 0.0, _cosine, None, {}),
     ("bilstm-attention", None, 0.0, None, 1.0, {}), ("bilstm-attention", None, 0.0, _cosine, 1.0, {}),
-    ("bilstm-mha", None, 0.1, _cosine, None, NOISE), ("bilstm-attention", None, 0.0, None, None, dict(noise=0.3))])
+    ("bilstm-mha", None, 0.1, _cosine, None, NOISE), ("bilstm-attention", None, 0.0, None, None, dict(noise=0.3)),
+    ("bilstm-attention", None, 0.0, None, None, CAP), ("bilstm-mha", None, 0.1, None, None, CAP),
+    ("bilstm-mha", None, 0.1, _cosine, None, {**NOISE, **CAP})])
 def test_numpy_and_torch_trainers_agree_on_a_multiclass_variable_length_run(name, max_grad_norm, label_smoothing,
-                                                                             lr_schedule, skip_spikes, noise,
+                                                                             lr_schedule, skip_spikes, extra,
                                                                              monkeypatch):
     """Same starting weights, data, seed and settings, float64: the same losses epoch by epoch, the same kept
     epoch under monitor='accuracy', and the same predictions afterwards; also with every step's gradient
     clipped (a norm of 0.05 is below this run's gradients at every step), with label smoothing (the training
     losses smoothed, the validation losses plain, in both), with the learning rate falling on a cosine epoch
     by epoch, with spikes skipped (against the median of the last 3 steps, a factor of 1 skips about every
-    other step), with both, and with noise on the training batches (on every series, and on half of them
-    for the first two epochs: the same draws from the same generator in both, and none after)."""
+    other step), with both, with noise on the training batches (on every series, and on half of them
+    for the first two epochs: the same draws from the same generator in both, and none after), with each
+    series' share clipped (with label smoothing too), and with the noise and the clipping together."""
     monkeypatch.setattr(training, "SPIKE_WINDOW", 3)
     X, y, lengths = _classes_of_lengths(36, 0)
     Xv, yv, lv = _classes_of_lengths(12, 1)
@@ -266,7 +270,7 @@ def test_numpy_and_torch_trainers_agree_on_a_multiclass_variable_length_run(name
     theirs = numpy_to_torch(ours, torch_models.MODELS[name](input_dim=2, num_classes=3, **SMALL[name]).double())
     options = dict(epochs=4, batch_size=8, patience=2, rng=5, lengths_train=lengths, lengths_val=lv,
                    monitor="accuracy", max_grad_norm=max_grad_norm, label_smoothing=label_smoothing,
-                   lr_schedule=lr_schedule, skip_spikes=skip_spikes, **noise)
+                   lr_schedule=lr_schedule, skip_spikes=skip_spikes, **extra)
     history = fit(ours, optim.Adam(ours.parameters(), lr=1e-2), X, y, Xv, yv, **options)
     t_history = torch_fit(theirs, X, y, Xv, yv, lr=1e-2, **options)
     np.testing.assert_allclose(history.train_loss, t_history.train_loss, rtol=1e-9)

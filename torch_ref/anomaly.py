@@ -6,7 +6,7 @@ import math
 import numpy as np
 import torch
 
-from numpy_attn.tasks.anomaly import grad_norm_cap, lr_schedule, spike_factor
+from numpy_attn.tasks.anomaly import grad_norm_cap, lr_schedule, series_grad_norm_cap, spike_factor
 from numpy_attn.tasks.checkpoint import save_checkpoint
 
 from .convert import numpy_to_torch, torch_to_numpy
@@ -27,7 +27,7 @@ def train_like(np_model, config, X_train, y_train, X_val=None, y_val=None, on_ba
     history = fit(twin, X_train, y_train, X_val, y_val, epochs=config.epochs, batch_size=config.batch_size,
                   lr=config.lr, patience=config.patience, rng=np.random.default_rng(config.seed),
                   max_grad_norm=grad_norm_cap(config), lr_schedule=lr_schedule(config),
-                  skip_spikes=spike_factor(config),
+                  skip_spikes=spike_factor(config), max_series_grad_norm=series_grad_norm_cap(config),
                   device=config.device, on_batch=on_batch, lengths_train=lengths_train, lengths_val=lengths_val,
                   on_epoch=on_epoch if checkpoint is None else _saving(twin, np_model, checkpoint, checkpoint_meta,
                                                                        on_epoch))

@@ -12,7 +12,7 @@ import torch
 
 from numpy_attn.optim.optimizer import check_hyperparameter
 from numpy_attn.tasks.training import (History, batch_noise, check_fit_options, check_split, check_validation,
-                                       is_spike, iterate_minibatches, training_stopped)
+                                       is_spike, iterate_minibatches, series_clip_factors, training_stopped)
 
 
 def _inputs(X, lengths, idx):
@@ -62,11 +62,12 @@ def _noisy(x, noise, noise_p, rng):
 
 
 def _train_epoch(model, optimizer, criterion, Xt, yt, lengths, batch_size, rng, epoch, on_batch, max_grad_norm=None,
-                 skip_spikes=None, norms=None, noise=0.0, noise_p=1.0):
+                 skip_spikes=None, norms=None, noise=0.0, noise_p=1.0, max_series_grad_norm=None):
     """One pass in shuffled mini-batches; the output, each gradient and each updated weight checked at every
-    step, each batch's input plus ``training.batch_noise`` when noise > 0, a spike's gradients set to 0 when
-    ``skip_spikes`` is given (each step's norm appended to ``norms``), the gradients clipped to
-    ``max_grad_norm`` when given, as in ``numpy_attn.tasks.training``. Returns the mean loss."""
+    step, each batch's input plus ``training.batch_noise`` when noise > 0, each series' share of the gradients
+    clipped to ``max_series_grad_norm`` when given, a spike's gradients set to 0 when ``skip_spikes`` is given
+    (each step's norm appended to ``norms``), the gradients clipped to ``max_grad_norm`` when given, as in
+    ``numpy_attn.tasks.training``. Returns the mean loss."""
     model.train()
     lr = optimizer.param_groups[0]["lr"]
     total, batches = 0.0, list(iterate_minibatches(len(Xt), batch_size, shuffle=True, rng=rng))
@@ -77,10 +78,14 @@ def _train_epoch(model, optimizer, criterion, Xt, yt, lengths, batch_size, rng, 
         inputs = _inputs(Xt, lengths, idx)
         if noise:
             inputs = (_noisy(inputs[0], noise, noise_p, rng), *inputs[1:])
+        if max_series_grad_norm is not None:
+            inputs[0].requires_grad_()  # a copy of the batch (indexing copies): its .grad is dL/dx
         out = model(*inputs)[0]
         _check_finite([("the model's output", out)], where)
         loss = criterion(out, yt[idx])
-        loss.backward()
+        loss.backward(retain_graph=max_series_grad_norm is not None)
+        if max_series_grad_norm is not None:
+            _clip_series(optimizer, criterion, out, yt[idx], inputs[0].grad, max_series_grad_norm)
         updated = [(name, p) for name, p in model.named_parameters() if p.grad is not None]
         _check_finite([(f"the gradient of {name}", p.grad) for name, p in updated], where)
         if skip_spikes is not None:
@@ -99,6 +104,22 @@ def _train_epoch(model, optimizer, criterion, Xt, yt, lengths, batch_size, rng, 
         if on_batch:
             on_batch(epoch, b, len(batches), loss.item())
     return total / len(Xt)
+
+
+def _clip_series(optimizer, criterion, out, y, grad_x, max_norm):
+    """``training._clip_series``: when a series' input gradient ``grad_x`` (B, ...) is longer than ``max_norm``,
+    the gradients put back as those of the batch's loss with series b's term weighted by s_b
+    (``series_clip_factors``), mean(s_b loss_b), whose backward is that of the upstream gradient s_b dL/dout_b."""
+    scale = series_clip_factors(grad_x.detach().cpu().numpy(), max_norm)
+    if (scale < 1).any():
+        optimizer.zero_grad()
+        each = type(criterion)(reduction="none", **_criterion_options(criterion))(out, y)
+        (each * torch.as_tensor(scale, dtype=each.dtype, device=each.device)).mean().backward()
+
+
+def _criterion_options(criterion):
+    """The settings of ``criterion`` besides its reduction: label_smoothing for CrossEntropyLoss."""
+    return {"label_smoothing": criterion.label_smoothing} if isinstance(criterion, torch.nn.CrossEntropyLoss) else {}
 
 
 def _tensors(split, num_classes, dtype, device):
@@ -124,7 +145,7 @@ def _skip_spike(params, norms, factor):
 def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=32, lr=1e-3, patience=5, rng=None,
         device="cpu", on_batch=None, on_epoch=None, lengths_train=None, lengths_val=None, monitor="loss",
         noise=0.0, noise_p=1.0, noise_epochs=None, max_grad_norm=None, label_smoothing=0.0, lr_schedule=None,
-        skip_spikes=None):
+        skip_spikes=None, max_series_grad_norm=None):
     """Train ``model`` in place and return a ``numpy_attn.tasks.training.History``; the kept weights are restored.
 
     X_*: (N, T, C) NumPy arrays; the model's dtype decides the tensors' dtype. The loss follows the model's
@@ -132,7 +153,7 @@ def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=3
     ``torch.nn.CrossEntropyLoss(label_smoothing=...)``); lengths, the optional validation split, monitor,
     patience, noise, noise_p and noise_epochs (the same draws from the same generator), max_grad_norm
     (``torch.nn.utils.clip_grad_norm_``), label_smoothing, lr_schedule (each epoch's learning rate, set in the
-    optimizer's param group before it runs) and skip_spikes are
+    optimizer's param group before it runs), skip_spikes and max_series_grad_norm are
     ``numpy_attn.tasks.training.fit``'s. Settings and arrays are checked, and a NaN or inf stops training, as
     there.
     """
@@ -140,7 +161,7 @@ def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=3
     train = check_split(X_train, y_train, lengths_train, num_classes, "train")
     val = check_validation(X_val, y_val, lengths_val, num_classes)
     check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm, label_smoothing, num_classes,
-                      lr_schedule, skip_spikes, noise, noise_p, noise_epochs)
+                      lr_schedule, skip_spikes, noise, noise_p, noise_epochs, max_series_grad_norm)
     check_hyperparameter(lr, "lr")
     dtype = next(model.parameters()).dtype
     Xt, yt, lt = _tensors(train, num_classes, dtype, device)
@@ -161,7 +182,8 @@ def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=3
                     group["lr"] = lr_schedule(epoch)
             noisy = noise_epochs is None or epoch <= noise_epochs
             train_loss = _train_epoch(model, optimizer, criterion, Xt, yt, lt, batch_size, rng, epoch, on_batch,
-                                      max_grad_norm, skip_spikes, norms, noise if noisy else 0.0, noise_p)
+                                      max_grad_norm, skip_spikes, norms, noise if noisy else 0.0, noise_p,
+                                      max_series_grad_norm)
             val_loss = val_accuracy = None
             if val_t is not None:
                 model.eval()

@@ -69,6 +69,7 @@ class TrainConfig:
     max_grad_norm: float = 0.0  # fit's max_grad_norm; 0: never clip
     schedule: str = "constant"  # one of SCHEDULES: the learning rate over the epochs (``lr_schedule``)
     skip_spikes: float = 0.0  # fit's skip_spikes; 0: never skip
+    max_series_grad_norm: float = 0.0  # fit's max_series_grad_norm; 0: never clip a series on its own
     features: str = "diff"
     seed: int = 0
     out: str = "runs/train"
@@ -92,7 +93,7 @@ class TrainConfig:
             raise ValueError(f"features: expected one of {FEATURES}, got {self.features!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
-        for name in ("max_grad_norm", "skip_spikes"):
+        for name in ("max_grad_norm", "skip_spikes", "max_series_grad_norm"):
             value = getattr(self, name)
             if not (is_real(value) and 0 <= value < np.inf):
                 raise ValueError(f"{name}: expected a finite number >= 0 (0: never), got {value!r}")
@@ -195,7 +196,7 @@ def _fit(model, config, splits, checkpoint, meta, progress):
         return fit(model, optim.Adam(model.parameters(), lr=config.lr), *splits, epochs=config.epochs,
                    batch_size=config.batch_size, patience=config.patience, rng=config.seed,
                    max_grad_norm=grad_norm_cap(config), lr_schedule=lr_schedule(config),
-                   skip_spikes=spike_factor(config), **kwargs)
+                   skip_spikes=spike_factor(config), max_series_grad_norm=series_grad_norm_cap(config), **kwargs)
     from torch_ref.anomaly import train_like  # the same model in PyTorch, started from the same weights
 
     return train_like(model, config, *splits, **kwargs)
@@ -204,6 +205,11 @@ def _fit(model, config, splits, checkpoint, meta, progress):
 def grad_norm_cap(config):
     """``fit``'s max_grad_norm for ``config``: its max_grad_norm, None (no clipping) for 0."""
     return config.max_grad_norm or None
+
+
+def series_grad_norm_cap(config):
+    """``fit``'s max_series_grad_norm for ``config``: its max_series_grad_norm, None (never) for 0."""
+    return config.max_series_grad_norm or None
 
 
 def spike_factor(config):

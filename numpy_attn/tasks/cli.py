@@ -124,6 +124,10 @@ def _add_train(sub):
     p.add_argument("--skip-spikes", type=commands.non_negative_number, default=TrainConfig.skip_spikes,
                    help="leave out a step whose gradient norm is above this many times the median of the 100 "
                         "steps before it (0: never)")
+    p.add_argument("--max-series-grad-norm", type=commands.non_negative_number,
+                   default=TrainConfig.max_series_grad_norm,
+                   help="scale each series' share of a step down so that its input gradient is at most this long "
+                        "(0: never)")
     p.add_argument("--schedule", choices=SCHEDULES, help="learning rate over the epochs: cosine falls from --lr "
                                                          "to 0, constant keeps it (default: constant, and cosine "
                                                          "for archive data)")

@@ -169,14 +169,32 @@ def is_spike(norm, norms, factor):
     return len(norms) >= SPIKE_WINDOW and norm > factor * float(np.median(norms[-SPIKE_WINDOW:]))
 
 
+def series_clip_factors(grad_x, max_norm):
+    """Each series' factor s_b = min(1, max_norm / (|dL/dx_b| + 1e-6)): what scales series b's share of a
+    step's gradient so that its input gradient is at most ``max_norm`` long (the 1e-6 as in ``clip_grad_norm_``).
+
+    grad_x: (B, ...) the gradient of the batch's mean loss with respect to its input, dL/dx_b the b-th row;
+    returns s: (B,) float64. The backward pass is linear in the loss's gradient, so the backward of the
+    upstream gradient s_b dL/dout_b gives s_b times series b's share of every parameter's gradient.
+
+    Why the input gradient: the gradient that explodes back through time in an LSTM reaches the input at
+    every step it passes (dL/dx_t = W_ih^T dL/dgates_t), so |dL/dx_b| rises with it, and the backward yields
+    it for the batch at no extra cost, where each series' own parameter gradient would take a backward pass
+    of its own (docs/anomaly-task.md, "Several channels").
+    """
+    flat = np.asarray(grad_x, dtype=np.float64).reshape(len(grad_x), -1)
+    norms = np.sqrt(np.einsum("bi,bi->b", flat, flat))
+    return np.minimum(1.0, max_norm / (norms + 1e-6))
+
+
 def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_norm=None, label_smoothing=0.0,
                       num_classes=None, lr_schedule=None, skip_spikes=None, noise=0.0, noise_p=1.0,
-                      noise_epochs=None):
+                      noise_epochs=None, max_series_grad_norm=None):
     """Refuse loop settings ``fit`` cannot run: epochs and batch_size positive integers, patience one or None,
-    monitor 'loss' or 'accuracy', max_grad_norm and skip_spikes finite numbers > 0 or None, label_smoothing a
-    number in [0, 1], and above 0 only for a K-class head (``num_classes`` K; the binary head's BCELoss has
-    none), lr_schedule callable or None, noise a finite number >= 0, noise_p a probability in (0, 1],
-    noise_epochs an integer >= 0 or None.
+    monitor 'loss' or 'accuracy', max_grad_norm, skip_spikes and max_series_grad_norm finite numbers > 0 or
+    None, label_smoothing a number in [0, 1], and above 0 only for a K-class head (``num_classes`` K; the
+    binary head's BCELoss has none), lr_schedule callable or None, noise a finite number >= 0, noise_p a
+    probability in (0, 1], noise_epochs an integer >= 0 or None.
 
     The PyTorch trainer (``torch_ref.train.fit``) makes the same checks with the same messages.
     """
@@ -195,8 +213,9 @@ def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_nor
     if label_smoothing and num_classes is None:
         raise ValueError(f"label_smoothing: the binary head (BCELoss) takes none, got {label_smoothing!r}; "
                          f"build the model with num_classes=2 for a cross-entropy head")
-    if skip_spikes is not None and not (is_real(skip_spikes) and 0 < skip_spikes < np.inf):
-        raise ValueError(f"skip_spikes: expected a finite number > 0 or None, got {skip_spikes!r}")
+    for name, value in (("skip_spikes", skip_spikes), ("max_series_grad_norm", max_series_grad_norm)):
+        if value is not None and not (is_real(value) and 0 < value < np.inf):
+            raise ValueError(f"{name}: expected a finite number > 0 or None, got {value!r}")
     if lr_schedule is not None and not callable(lr_schedule):
         raise ValueError(f"lr_schedule: expected a function of the epoch or None, got {lr_schedule!r}")
     if not (is_real(noise) and 0 <= noise < np.inf):
@@ -303,6 +322,7 @@ def fit(
     label_smoothing=0.0,
     lr_schedule=None,
     skip_spikes=None,
+    max_series_grad_norm=None,
 ):
     """Train ``model`` with ``optimizer``; return a ``History``.
 
@@ -334,6 +354,11 @@ def fit(
     max_grad_norm's clipping); None: never. A spike is one series' gradient exploding back through time in an
     LSTM (docs/anomaly-task.md, "Several channels"), which clipping only shortens: its direction still steers
     the step.
+    max_series_grad_norm: a cap c on each series' share of a step, measured by its input gradient: series b's
+    share of every gradient is scaled by s_b = min(1, c / |dL/dx_b|) (``series_clip_factors``; the model's
+    backward must return dL/dx). A step with such a series runs the backward a second time, with the upstream
+    gradient s_b dL/dout_b, so that one series whose gradient explodes weighs no more than c allows while the
+    batch's other series keep theirs (applied first, before skip_spikes and max_grad_norm); None: never.
 
     With validation, the model ends with the weights of the best epoch (a copy kept in memory), best by
     ``monitor``:
@@ -364,7 +389,7 @@ def fit(
     train = check_split(X_train, y_train, lengths_train, num_classes, "train")
     val = check_validation(X_val, y_val, lengths_val, num_classes)
     check_fit_options(epochs, batch_size, patience, monitor, max_grad_norm, label_smoothing, num_classes,
-                      lr_schedule, skip_spikes, noise, noise_p, noise_epochs)
+                      lr_schedule, skip_spikes, noise, noise_p, noise_epochs, max_series_grad_norm)
     rng = as_generator(rng)
     loss_fn = BCELoss() if num_classes is None else CrossEntropyLoss(label_smoothing=label_smoothing)
     history = History.for_run(train[1], None if val is None else val[1], num_classes, monitor)
@@ -379,7 +404,8 @@ def fit(
                     optimizer.lr = lr_schedule(epoch)
                 noisy = noise_epochs is None or epoch <= noise_epochs
                 train_loss = _train_epoch(model, optimizer, loss_fn, *train, batch_size, rng, epoch, on_batch,
-                                          noise if noisy else 0.0, max_grad_norm, skip_spikes, norms, noise_p)
+                                          noise if noisy else 0.0, max_grad_norm, skip_spikes, norms, noise_p,
+                                          max_series_grad_norm)
                 val_loss = val_accuracy = None
                 if val is not None:
                     # In training batches: the forward then needs no more memory than a training step does.
@@ -425,11 +451,12 @@ def _inputs(X, lengths, idx):
 
 
 def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoch, on_batch, noise=0.0,
-                 max_grad_norm=None, skip_spikes=None, norms=None, noise_p=1.0):
+                 max_grad_norm=None, skip_spikes=None, norms=None, noise_p=1.0, max_series_grad_norm=None):
     """One pass over (X, y) in shuffled mini-batches, one optimizer step each, each batch's input plus
-    ``batch_noise`` when noise > 0 (each series with probability ``noise_p``), a spike's gradients set to 0
-    when ``skip_spikes`` is given (each step's norm appended to ``norms``), the gradients clipped to
-    ``max_grad_norm`` when given; returns the mean loss.
+    ``batch_noise`` when noise > 0 (each series with probability ``noise_p``), each series' share of the
+    gradients clipped to ``max_series_grad_norm`` when given, a spike's gradients set to 0 when ``skip_spikes``
+    is given (each step's norm appended to ``norms``), the gradients clipped to ``max_grad_norm`` when given;
+    returns the mean loss.
 
     Checked at every step: the output, then each gradient before the step could spread a NaN into the
     weights, then each updated weight (a finite gradient times a huge learning rate can still overflow).
@@ -447,7 +474,10 @@ def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoc
         out, _ = _forward(model, inputs, f"{where} (lr {optimizer.lr:g})")
         _check_finite([("the model's output", out)], where)
         loss = loss_fn(out, _targets(y[idx], out))
-        model.backward(loss_fn.backward())
+        grad_out = loss_fn.backward()
+        grad_x = model.backward(grad_out)
+        if max_series_grad_norm is not None:
+            _clip_series(model, optimizer, grad_out, grad_x, max_series_grad_norm)
         updated = [(name, p) for name, p in model.named_parameters() if p.grad is not None]
         _check_finite([(f"the gradient of {name}", p.grad) for name, p in updated], where)
         if skip_spikes is not None:
@@ -461,6 +491,19 @@ def _train_epoch(model, optimizer, loss_fn, X, y, lengths, batch_size, rng, epoc
         if on_batch is not None:
             on_batch(epoch, batch, n_batches, loss)
     return total / len(y)
+
+
+def _clip_series(model, optimizer, grad_out, grad_x, max_norm):
+    """When a series' input gradient (``grad_x``: (B, ...), the backward's answer to ``grad_out``) is longer
+    than ``max_norm``, replace the parameters' gradients by those of a second backward, of s_b grad_out_b
+    (``series_clip_factors``): that series' share scaled down to an input gradient of ``max_norm``, the other
+    series' shares as they were. A step with no series above it keeps the gradients of the one backward."""
+    if grad_x is None:
+        raise ValueError("max_series_grad_norm: the model's backward returns no input gradient to measure")
+    scale = series_clip_factors(grad_x, max_norm)
+    if (scale < 1).any():
+        optimizer.zero_grad()
+        model.backward(grad_out * scale.astype(grad_out.dtype).reshape((-1,) + (1,) * (grad_out.ndim - 1)))
 
 
 def _skip_spike(params, norms, factor):
