@@ -49,16 +49,21 @@ def test_channel_attention_report_counts_the_anomalous_series_by_their_channel()
     assert report == {"attention_channel_accuracy": 1.0, "attention_channel_peak_accuracy": 1 / 3}
 
 
-def test_the_task_clips_skips_spikes_and_schedules_only_when_asked():
-    """By default no clipping, no spike left out, the learning rate constant: the runs from before the four
-    options existed, whatever the channels. Asked for, each reaches fit (0: never)."""
-    for channels in (1, 3):
-        default = TrainConfig(channels=channels)
-        assert grad_norm_cap(default) is None and spike_factor(default) is None and lr_schedule(default) is None
-        assert series_grad_norm_cap(default) is None
-    asked = TrainConfig(channels=3, epochs=20, max_grad_norm=1.0, skip_spikes=10.0, schedule="cosine",
-                        max_series_grad_norm=0.3)
-    assert grad_norm_cap(asked) == 1.0 and spike_factor(asked) == 10.0 and series_grad_norm_cap(asked) == 0.3
+def test_several_channels_cap_each_series_and_fall_on_a_cosine_by_default_one_channel_as_before():
+    """One channel by default: no clipping, no spike left out, the learning rate constant (the runs from before
+    these options existed). Several channels by default: each series' input gradient capped at 0.3 and the
+    cosine. Asked for, each setting reaches fit whatever the channels (0 and "constant": never)."""
+    one = TrainConfig(channels=1)
+    assert grad_norm_cap(one) is None and spike_factor(one) is None and lr_schedule(one) is None
+    assert series_grad_norm_cap(one) is None and (one.schedule, one.max_series_grad_norm) == ("constant", 0.0)
+    three = TrainConfig(channels=3)
+    assert grad_norm_cap(three) is None and spike_factor(three) is None and series_grad_norm_cap(three) == 0.3
+    assert [lr_schedule(three)(epoch) for epoch in (1, 15)] == [3e-3, cosine_lr(3e-3, 15, 15)]
+    plain = TrainConfig(channels=3, schedule="constant", max_series_grad_norm=0.0)
+    assert lr_schedule(plain) is None and series_grad_norm_cap(plain) is None
+    asked = TrainConfig(channels=1, epochs=20, max_grad_norm=1.0, skip_spikes=10.0, schedule="cosine",
+                        max_series_grad_norm=0.5)
+    assert grad_norm_cap(asked) == 1.0 and spike_factor(asked) == 10.0 and series_grad_norm_cap(asked) == 0.5
     rates = [lr_schedule(asked)(epoch) for epoch in range(1, 21)]
     assert rates == [cosine_lr(3e-3, epoch, 20) for epoch in range(1, 21)] and rates[0] == 3e-3 and rates[-1] < 2e-5
     for bad, match in ((dict(schedule="step"), "schedule: expected one of"),

@@ -24,6 +24,8 @@ METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "confusion_ma
 def test_train_writes_every_output(tmp_path, model, backend):
     out = tmp_path / "run"
     assert main(["train", "--model", model, "--backend", backend, "--out", str(out), *SMALL]) == 0
+    config = read_checkpoint(out / "model.npz")[1]["config"]
+    assert (config["schedule"], config["max_series_grad_norm"]) == ("constant", 0.0)  # one channel's defaults
     metrics = json.loads((out / "metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics)
     assert 0.0 <= metrics["roc_auc"] <= 1.0 and np.array(metrics["confusion_matrix"]).sum() == metrics["test_series"]
@@ -39,7 +41,8 @@ def test_train_writes_every_output(tmp_path, model, backend):
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_train_on_several_channels_reads_them_one_by_one(tmp_path, backend):
     """--channels 3: bilstm-attention reads each channel alone (its checkpoint says so, its LSTM takes a
-    channel's two features), metrics.json says where the attention landed by channel, predict rebuilds it."""
+    channel's two features), trained with the defaults of several channels (each series capped, the cosine),
+    metrics.json says where the attention landed by channel, predict rebuilds it."""
     out = tmp_path / "run"
     assert main(["train", "--channels", "3", "--backend", backend, "--out", str(out), *SMALL]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -47,6 +50,7 @@ def test_train_on_several_channels_reads_them_one_by_one(tmp_path, backend):
     assert 0.0 <= metrics["attention_channel_peak_accuracy"] <= metrics["attention_peak_accuracy"] <= 1.0
     model, meta = read_checkpoint(out / "model.npz")
     assert meta["model_kwargs"]["channels"] == 3 and model.lstm.input_size == 2
+    assert (meta["config"]["schedule"], meta["config"]["max_series_grad_norm"]) == ("cosine", 0.3)
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((2, 40, 3)))
     assert main(["predict", "--checkpoint", str(out / "model.npz"), "--input", str(tmp_path / "x.npy"),
                  "--out", str(tmp_path / "pred")]) == 0

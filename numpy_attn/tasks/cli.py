@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import commands
 from . import classify
-from .anomaly import FEATURES, PREDICT_OUTPUTS, TRAIN_OUTPUTS, TrainConfig, predict_file, train
+from .anomaly import FEATURES, PREDICT_OUTPUTS, SEVERAL_CHANNELS, TRAIN_OUTPUTS, TrainConfig, predict_file, train
 from .checkpoint import load_checkpoint
 from .detect import OUTPUTS as DETECT_OUTPUTS, DetectConfig, bundled_pair, run_detect
 from .injection import INJECTION_KINDS
@@ -46,7 +46,6 @@ def _train(args):
         raise ValueError(f"argument --{archive_only[0].replace('_', '-')}: for archive data only (give --data NAME, "
                          f"or --train FILE and --test FILE)")
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "extra"}
-    given["schedule"] = args.schedule or TrainConfig.schedule  # --schedule has no default: archive data's differs
     config = TrainConfig(**given)
     config.out = args.out or f"runs/{args.model}"
     train(config, log=_print)
@@ -125,12 +124,12 @@ def _add_train(sub):
                    help="leave out a step whose gradient norm is above this many times the median of the 100 "
                         "steps before it (0: never)")
     p.add_argument("--max-series-grad-norm", type=commands.non_negative_number,
-                   default=TrainConfig.max_series_grad_norm,
                    help="scale each series' share of a step down so that its input gradient is at most this long "
-                        "(0: never)")
+                        f"(0: never; default: {SEVERAL_CHANNELS['max_series_grad_norm']:g} with --channels above 1, "
+                        f"else 0)")
     p.add_argument("--schedule", choices=SCHEDULES, help="learning rate over the epochs: cosine falls from --lr "
                                                          "to 0, constant keeps it (default: constant, and cosine "
-                                                         "for archive data)")
+                                                         "with --channels above 1 and for archive data)")
     p.add_argument("--out", help=commands.out_help(TRAIN_OUTPUTS) + " (default: runs/MODEL, or runs/DATASET)")
     archive = p.add_argument_group(
         "archive data", "A UCR/UEA dataset instead of synthetic series: --data NAME (bundled) or --train FILE "
