@@ -69,6 +69,8 @@ def test_several_channels_cap_each_series_and_fall_on_a_cosine_by_default_one_ch
     for bad, match in ((dict(schedule="step"), "schedule: expected one of"),
                        (dict(skip_spikes=-1.0), "skip_spikes: expected a finite number >= 0"),
                        (dict(max_series_grad_norm=-1.0), "max_series_grad_norm: expected a finite number >= 0"),
-                       (dict(max_grad_norm=float("inf")), "max_grad_norm: expected a finite number >= 0")):
+                       (dict(max_grad_norm=float("inf")), "max_grad_norm: expected a finite number >= 0"),
+                       (dict(channels="3"), "channels: expected an integer >= 1, got '3'"),
+                       (dict(channels=0), "channels: expected an integer >= 1, got 0")):
         with pytest.raises(ValueError, match=match):
             TrainConfig(out="/nonexistent/x", **bad).check()
