@@ -147,8 +147,8 @@ def _add_train(sub):
     archive.add_argument("--noise-until", type=commands.probability, help="the share of the epochs, from the "
                          f"first, that get the noise (default {classify.ClassifyConfig.noise_until}; 1: all)")
     archive.add_argument("--label-smoothing", type=commands.probability, help="e: train on the cross-entropy "
-                         f"against the targets (1 - e) onehot + e / K (default {classify.ClassifyConfig.label_smoothing}"
-                         f"; 0: none)")
+                         "against the targets (1 - e) onehot + e / K (default "
+                         f"{classify.ClassifyConfig.label_smoothing}; 0: none)")
     archive.add_argument("--members", type=commands.integer(1), help="train this many models from different "
                          "seeds and classify by the mean of their probabilities (default "
                          f"{classify.ClassifyConfig.members})")
