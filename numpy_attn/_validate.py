@@ -118,9 +118,14 @@ def is_real(value):
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
+def is_int(value):
+    """Whether ``value`` is an integer: a Python or NumPy int, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def as_int(value, name, low):
     """A Python int from an int or NumPy integer >= ``low``; bools, floats and smaller values refused."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+    if not is_int(value) or value < low:
         raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
     return int(value)
 

@@ -45,4 +45,3 @@ class Ensemble(Module):
             log_p = np.log(probabilities)
         attention = [alpha for _, alpha in outputs]
         return log_p, (None if attention[0] is None else np.mean(attention, axis=0))
-

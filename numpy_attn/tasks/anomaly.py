@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import optim
-from .._validate import is_real
+from .._validate import as_int, is_int, is_real
 from . import metrics, plots
 from ..kernels.blas import limit_blas_threads
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -101,8 +101,7 @@ class TrainConfig:
             raise ValueError("backend 'torch': PyTorch is not installed (pip install -e '.[torch]')")
         if self.model not in MODELS:
             raise ValueError(f"model: expected one of {sorted(MODELS)}, got {self.model!r}")
-        if not (_is_count(self.channels) and self.channels >= 1):
-            raise ValueError(f"channels: expected an integer >= 1, got {self.channels!r}")
+        as_int(self.channels, "channels", 1)
         unknown = [k for k in self.anomalies if k not in ANOMALY_KINDS]
         if unknown or not self.anomalies:
             raise ValueError(f"anomaly: expected kinds from {ANOMALY_KINDS}, got {list(self.anomalies)}")
@@ -120,11 +119,7 @@ class TrainConfig:
 def channel_defaults(channels):
     """The task's schedule and max_series_grad_norm for series of ``channels`` channels: ``SEVERAL_CHANNELS``
     above 1, ``ONE_CHANNEL`` for 1 (and for a value that is no count of channels, which ``check`` refuses)."""
-    return SEVERAL_CHANNELS if _is_count(channels) and channels > 1 else ONE_CHANNEL
-
-
-def _is_count(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    return SEVERAL_CHANNELS if is_int(channels) and channels > 1 else ONE_CHANNEL
 
 
 def build_model(name, input_dim, hidden=32, seed=0, dtype=np.float32, channels=1):

@@ -114,16 +114,13 @@ class ClassifyConfig:
         as_int(self.seed, "seed", 0)
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr: expected a positive learning rate, got {self.lr!r}")
-        if isinstance(self.noise, bool) or not (isinstance(self.noise, (int, float)) and 0 <= self.noise < math.inf):
-            raise ValueError(f"noise: expected a finite standard deviation >= 0, got {self.noise!r}")
-        if isinstance(self.noise_p, bool) or not (isinstance(self.noise_p, (int, float)) and 0 < self.noise_p <= 1):
-            raise ValueError(f"noise_p: expected a probability in (0, 1], got {self.noise_p!r}")
-        if isinstance(self.noise_until, bool) or not (isinstance(self.noise_until, (int, float))
-                                                      and 0 <= self.noise_until <= 1):
-            raise ValueError(f"noise_until: expected a share of the epochs in [0, 1], got {self.noise_until!r}")
-        if isinstance(self.label_smoothing, bool) or not (isinstance(self.label_smoothing, (int, float))
-                                                          and 0 <= self.label_smoothing <= 1):
-            raise ValueError(f"label_smoothing: expected a number in [0, 1], got {self.label_smoothing!r}")
+        for name, inside, expected in (("noise", lambda v: 0 <= v < math.inf, "a finite standard deviation >= 0"),
+                                       ("noise_p", lambda v: 0 < v <= 1, "a probability in (0, 1]"),
+                                       ("noise_until", lambda v: 0 <= v <= 1, "a share of the epochs in [0, 1]"),
+                                       ("label_smoothing", lambda v: 0 <= v <= 1, "a number in [0, 1]")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and inside(value)):
+                raise ValueError(f"{name}: expected {expected}, got {value!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):

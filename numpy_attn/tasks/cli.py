@@ -45,8 +45,7 @@ def _train(args):
     if archive_only:
         raise ValueError(f"argument --{archive_only[0].replace('_', '-')}: for archive data only (give --data NAME, "
                          f"or --train FILE and --test FILE)")
-    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "extra"}
-    config = TrainConfig(**given)
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "extra"})
     config.out = args.out or f"runs/{args.model}"
     train(config, log=_print)
     return 0

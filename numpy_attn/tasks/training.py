@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import functional as F
-from .._validate import NonFiniteError, as_float_array, as_generator, is_real
+from .._validate import NonFiniteError, as_float_array, as_generator, is_int, is_real
 from ..kernels.blas import limit_blas_threads
 from ..nn import BCELoss, CrossEntropyLoss, no_grad
 from ..nn.lstm import as_lengths
@@ -206,23 +206,22 @@ def check_fit_options(epochs, batch_size, patience, monitor="loss", max_grad_nor
         raise ValueError(f"patience: expected a positive integer or None, got {patience!r}")
     if monitor not in MONITORS:
         raise ValueError(f"monitor: expected 'loss' or 'accuracy', got {monitor!r}")
-    if max_grad_norm is not None and not (is_real(max_grad_norm) and 0 < max_grad_norm < np.inf):
-        raise ValueError(f"max_grad_norm: expected a finite number > 0 or None, got {max_grad_norm!r}")
+    for name, value in (("max_grad_norm", max_grad_norm), ("skip_spikes", skip_spikes),
+                        ("max_series_grad_norm", max_series_grad_norm)):
+        if value is not None and not (is_real(value) and 0 < value < np.inf):
+            raise ValueError(f"{name}: expected a finite number > 0 or None, got {value!r}")
     if not (is_real(label_smoothing) and 0 <= label_smoothing <= 1):
         raise ValueError(f"label_smoothing: expected a number in [0, 1], got {label_smoothing!r}")
     if label_smoothing and num_classes is None:
         raise ValueError(f"label_smoothing: the binary head (BCELoss) takes none, got {label_smoothing!r}; "
                          f"build the model with num_classes=2 for a cross-entropy head")
-    for name, value in (("skip_spikes", skip_spikes), ("max_series_grad_norm", max_series_grad_norm)):
-        if value is not None and not (is_real(value) and 0 < value < np.inf):
-            raise ValueError(f"{name}: expected a finite number > 0 or None, got {value!r}")
     if lr_schedule is not None and not callable(lr_schedule):
         raise ValueError(f"lr_schedule: expected a function of the epoch or None, got {lr_schedule!r}")
     if not (is_real(noise) and 0 <= noise < np.inf):
         raise ValueError(f"noise: expected a finite number >= 0, got {noise!r}")
     if not (is_real(noise_p) and 0 < noise_p <= 1):
         raise ValueError(f"noise_p: expected a probability in (0, 1], got {noise_p!r}")
-    if noise_epochs is not None and not (_is_int(noise_epochs) and noise_epochs >= 0):
+    if noise_epochs is not None and not (is_int(noise_epochs) and noise_epochs >= 0):
         raise ValueError(f"noise_epochs: expected an integer >= 0 or None, got {noise_epochs!r}")
 
 
@@ -254,12 +253,8 @@ def check_split(X, y, lengths, num_classes, name):
     return X, y, lengths
 
 
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _is_positive_int(value):
-    return _is_int(value) and value >= 1
+    return is_int(value) and value >= 1
 
 
 def training_stopped(error, best_epoch):
