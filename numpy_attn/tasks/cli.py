@@ -36,6 +36,10 @@ SHARED = ("model", "features", "hidden", "epochs", "batch_size", "lr", "patience
 ARCHIVE_ONLY = ("znorm", "noise", "noise_p", "noise_until", "label_smoothing", "members", "val_fraction",
                 "min_validation", "missing")
 GIVEN_ONLY = ("schedule",)  # shared, without a default of its own: each task's when not given
+# The synthetic task's own options, each with its flag: archive data refuses them when set.
+SYNTHETIC_ONLY = {"device": "--device", "anomalies": "--anomaly", "channels": "--channels", "samples": "--samples",
+                  "length": "--length", "max_grad_norm": "--max-grad-norm", "skip_spikes": "--skip-spikes",
+                  "max_series_grad_norm": "--max-series-grad-norm"}
 
 
 def _train(args):
@@ -56,6 +60,10 @@ def _train_on_archive_data(args):
     the synthetic task's default takes the archive task's (``classify.ClassifyConfig``)."""
     if args.backend != "numpy":
         raise ValueError(f"argument --backend: archive data trains on the NumPy backend only, got {args.backend!r}")
+    synthetic_only = [flag for name, flag in SYNTHETIC_ONLY.items() if getattr(args, name) != getattr(TrainConfig, name)]
+    if synthetic_only:
+        raise ValueError(f"argument {synthetic_only[0]}: for the synthetic task only (without --data, --train and "
+                         f"--test)")
     given = {name: getattr(args, name) for name in SHARED if getattr(args, name) != getattr(TrainConfig, name)}
     given.update({name: getattr(args, name) for name in ARCHIVE_ONLY + GIVEN_ONLY if getattr(args, name) is not None})
     config = classify.ClassifyConfig(data=args.data, train=args.train, test=args.test, **given)
@@ -134,7 +142,8 @@ def _add_train(sub):
         "archive data", "A UCR/UEA dataset instead of synthetic series: --data NAME (bundled) or --train FILE "
                         "--test FILE (.ts, .tsv, .csv, .npz). The shared options left at the defaults above then "
                         "take those of numpy_attn.tasks.classify.ClassifyConfig (bilstm-mha, 150 epochs, batch 16, "
-                        "patience 30); the synthetic-only options are not used.")
+                        "patience 30); the synthetic-only options (--device, --anomaly, --channels, --samples, "
+                        "--length, --max-grad-norm, --skip-spikes, --max-series-grad-norm) are refused.")
     archive.add_argument("--data", help="a bundled dataset: GunPoint, ItalyPowerDemand, BasicMotions, JapaneseVowels")
     archive.add_argument("--train", help="the training file")
     archive.add_argument("--test", help="the test file")
