@@ -10,6 +10,9 @@ per step. Each trick is described where it is used:
   0.5 tanh(a / 2) + 0.5 rounds a tiny sigmoid to 0;
 - the gates are reordered [g | i | f | o] and every per-step array is kept with the batch last, so each
   gate is one contiguous block and each ufunc call runs on contiguous same-shape operands;
+- without a cache (``nn.no_grad``) and with gates of THREADED_GATE_VALUES or more per direction, the
+  directions run one loop each, on threads of their own (``parallel.share_out``): the directions never
+  meet, so the two loops make the same calls on the same numbers as the one loop;
 - the backward walks the sequence in blocks of time steps and does each block's whole-array work (the
   local derivatives, the weight gradient) while the block is in the CPU's cache, with a ufunc buffer
   the size of one gate row (``_row_buffer``);
@@ -22,6 +25,7 @@ import numpy as np
 
 from .._validate import as_float_array
 from ..functional.lstm import check_lstm_grads, check_lstm_shapes
+from .parallel import get_num_threads, share_out
 from .workspace import as_workspace
 
 
@@ -61,7 +65,8 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None, keep_cache=
     """``functional.lstm``: run D independent LSTMs over a sequence, all read forward in time, in one loop.
 
     D = 1 is one LSTM; a bidirectional layer is D = 2, the reverse direction fed the time-reversed input.
-    Stacking makes each step's product one batched matmul instead of D of them.
+    Stacking makes each step's product one batched matmul instead of D of them. Under no_grad with large
+    gates each direction runs its own loop on a thread of its own instead (THREADED_GATE_VALUES).
 
     x: (D, T, B, I); h0, c0: (D, B, H); weight_ih: (D, 4H, I); weight_hh: (D, 4H, H);
     bias: (D, 4H) = b_ih + b_hh (the two biases only ever appear summed), or None.
@@ -85,12 +90,47 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None, keep_cache=
     u[T, H:] = 0  # no x_T: zeros keep the row finite
     u[0, :H] = _batch_last(h0)
     kept = T if keep_cache else 1  # the steps whose gates and tanh(c_t) are kept
-    c = ws.empty("lstm c", (kept + 1, H, D, B), dtype)  # c[t] = c_{t-1}: c0, c_1, ..., c_T (kept: in turn)
-    c[0] = _batch_last(c0)
-    z = ws.empty("lstm z", (kept, 4, H, D, B), dtype)  # after step t, z[t] holds the gates [g | i | f | o]
-    tanh_c = ws.empty("lstm tanh_c", (kept, H, D, B), dtype)
-    ig = ws.empty("lstm ig", (H, D, B), dtype)
-    one = dtype.type(1)
+    if keep_cache or D == 1 or H * B < THREADED_GATE_VALUES or get_num_threads() == 1:
+        loops = [slice(0, D)]  # every direction in one loop
+    else:  # each direction its own loop, on its own thread (THREADED_GATE_VALUES)
+        loops = [slice(d, d + 1) for d in range(D)]
+    # Each loop's cells c[t] = c_{t-1}: c0, c_1, ..., c_T (kept: in turn), gates z[t] = [g | i | f | o] of
+    # step t, and tanh(c_t); the names of a direction's own loop end in its index.
+    arrays = [_loop_arrays(ws, "" if len(loops) == 1 else str(rows.start), kept, H, rows.stop - rows.start, B,
+                           dtype) for rows in loops]
+    for rows, (c, *_) in zip(loops, arrays):
+        c[0] = _batch_last(c0[rows])
+    share_out(lambda group: [_forward_steps(w[rows], u[:, :, rows], *arrays[n], T) for n, rows in group],
+              [[(n, rows)] for n, rows in enumerate(loops)])
+    out = np.moveaxis(u[1:, :H], (1, 2, 3), (3, 0, 2))  # (D, T, B, H), a view
+    c_n = np.concatenate([np.moveaxis(c[T % len(c)], 0, -1) for c, *_ in arrays])  # (D, B, H), new
+    c, z, tanh_c, _ = arrays[0]
+    cache = (x.shape, weight_ih, weight_hh, bias, z, u, c, tanh_c) if keep_cache else None
+    return (out, out[:, -1].copy(), c_n), cache
+
+
+# Under no_grad (keep_cache=False), a layer's directions each run their own loop on a thread of their own
+# from this many values per gate and direction (H * B) up: a thread then holds Python's lock only between
+# calls of several microseconds, and the two loops overlap. Below it, the hand-offs of the lock between the
+# threads at every call cost more than the overlap saves (docs/performance.md).
+THREADED_GATE_VALUES = 1 << 12
+
+
+def _loop_arrays(ws, suffix, kept, H, D, B, dtype):
+    """A loop's cells (kept + 1, H, D, B), gates (kept, 4, H, D, B), tanh(c_t) (kept, H, D, B) and a scratch
+    (H, D, B) for i * g, kept in the workspace under names ending in ``suffix``."""
+    return (ws.empty("lstm c" + suffix, (kept + 1, H, D, B), dtype),
+            ws.empty("lstm z" + suffix, (kept, 4, H, D, B), dtype),
+            ws.empty("lstm tanh_c" + suffix, (kept, H, D, B), dtype),
+            ws.empty("lstm ig" + suffix, (H, D, B), dtype))
+
+
+def _forward_steps(w, u, c, z, tanh_c, ig, T):
+    """The T steps of one loop over D directions: w (D, 4H, K) with the sigmoid rows negated; u (T + 1, K, D, B)
+    holds [h_{t-1}; x_t; 1] and gets each h_t in u[t + 1, :H]; c, z, tanh_c, ig as ``_loop_arrays``, with
+    c[0] = c0."""
+    H, kept, one = c.shape[1], len(z), u.dtype.type(1)
+    D, B = u.shape[2:]
     # Per-step views made once, so the loop body is NumPy calls only; *_mm are (D, rows, B) for matmul.
     z_mm = list(z.reshape(kept, 4 * H, D, B).transpose(0, 2, 1, 3))
     gates = [(*z_t, z_t[1:]) for z_t in z]  # g, i, f, o and the sigmoid block [i | f | o] of each kept step
@@ -109,9 +149,6 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None, keep_cache=
             np.add(c_t, ig, out=c_t)  # c_t = f * c_{t-1} + i * g
             np.tanh(c_t, out=tc_t)
             np.multiply(o, tc_t, out=h_t)  # h_t = o * tanh(c_t), written where step t+1 reads it
-    out = np.moveaxis(u[1:, :H], (1, 2, 3), (3, 0, 2))  # (D, T, B, H), a view
-    cache = (x.shape, weight_ih, weight_hh, bias, z, u, c, tanh_c) if keep_cache else None
-    return (out, out[:, -1].copy(), np.moveaxis(c[T % len(c)], 0, -1).copy()), cache
 
 
 def _steps(a, T, shift=0):
@@ -132,15 +169,23 @@ def copy_output(out_d, out):
     out_d: (D, T, B, H), ``lstm``'s out, each direction in its reading order; out: (T, B, D*H), any strides.
     out_d is a view of the loop's (T, H, D, B) steps, so this is a transpose: copied whole, NumPy walks the
     output row by row and reads the loop's array back from memory once for every series; a block of steps of
-    about COPY_BYTES is read while it is in the cache (docs/performance.md has the figures).
+    about COPY_BYTES is read while it is in the cache (docs/performance.md has the figures). With
+    THREADED_GATE_VALUES or more per direction, each direction is copied on a thread of its own.
     """
+    D, _, B, H = out_d.shape
+    threaded = H * B >= THREADED_GATE_VALUES
+    share_out(lambda group: [_copy_direction(out_d, out, d) for d in group],
+              [[d] for d in range(D)] if threaded else [list(range(D))])
+
+
+def _copy_direction(out_d, out, d):
+    """``copy_output`` of direction d alone, into its columns of out."""
     D, T, B, H = out_d.shape
     step = max(1, COPY_BYTES // (D * B * H * out_d.itemsize))
+    columns = slice(d * H, (d + 1) * H)
     for t0 in range(0, T, step):
         t1 = min(T, t0 + step)
-        out[t0:t1, :, :H] = out_d[0, t0:t1]
-        if D == 2:
-            out[t0:t1, :, H:] = out_d[1, T - t1:T - t0][::-1]  # reading steps T-1-t for times t0 .. t1-1
+        out[t0:t1, :, columns] = out_d[0, t0:t1] if d == 0 else out_d[1, T - t1:T - t0][::-1]  # reverse: T-1-t
 
 
 def _local_derivatives(gates, c_prev, tanh_c, coef, dc_dh):
