@@ -1,7 +1,9 @@
 """LSTM: the functional pairs and nn.LSTM / nn.LSTMCell against PyTorch (float64), finite differences,
 the fast sequence pass against the plain cell, gradient accumulation, dropout between layers, bad input."""
 
+import importlib
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import FD_TOL, arrays, assert_close, tensor, upstream_grads
+from helpers import FD_TOL, arrays, assert_close, num_threads, tensor, upstream_grads
 from numpy_attn import functional as F
 from numpy_attn import nn
 from numpy_attn import kernels as K
@@ -17,6 +19,9 @@ from numpy_attn.gradcheck import check_function, check_module
 from numpy_attn.kernels.lstm import BLOCK
 from numpy_attn.kernels.workspace import Workspace
 from torch_ref.convert import numpy_to_torch
+
+# The module, not the function ``numpy_attn.kernels.lstm`` that the package's namespace holds under that name.
+lstm_kernel = importlib.import_module("numpy_attn.kernels.lstm")
 
 # Short sequences, and ones that span several of the kernel's blocks of steps with a shorter last block.
 LENGTHS = st.one_of(st.integers(1, 6), st.integers(BLOCK - 1, 2 * BLOCK + 3))
@@ -466,17 +471,20 @@ def test_lstm_lengths_that_all_reach_the_end_read_the_batch_unpadded():
 
 
 @pytest.mark.parametrize("with_lengths", [False, True])
-def test_lstm_under_no_grad_gives_the_same_output_and_refuses_a_backward(with_lengths):
-    """Under nn.no_grad the kernel keeps one step's arrays instead of T (kernels.lstm, keep_cache=False): the
-    output and final states are the same bit for bit, a backward after it is refused with a message that
-    names no_grad, and outside the block the module keeps its cache again (the forward's backward works)."""
+@pytest.mark.parametrize("threaded", [False, True])
+def test_lstm_under_no_grad_gives_the_same_output_and_refuses_a_backward(with_lengths, threaded):
+    """Under nn.no_grad the kernel keeps one step's arrays instead of T (kernels.lstm, keep_cache=False), and
+    (threaded: at every size, on two threads) runs each direction's loop and output copy on a thread of its
+    own: the output and final states are the same bit for bit, a backward after it is refused with a message
+    that names no_grad, and outside the block the module keeps its cache again (the forward's backward works)."""
     rng = np.random.default_rng(12)
     model = nn.LSTM(2, 3, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64, rng=12)
     x = rng.standard_normal((4, BLOCK + 3, 2))
     lengths = [BLOCK + 3, 1, 7, BLOCK] if with_lengths else None
     want_out, (want_h, want_c) = model(x, lengths=lengths)
     want_out, want_h, want_c = want_out.copy(), want_h.copy(), want_c.copy()
-    with nn.no_grad():
+    with nn.no_grad(), num_threads(2), mock.patch.object(lstm_kernel, "THREADED_GATE_VALUES",
+                                                         1 if threaded else lstm_kernel.THREADED_GATE_VALUES):
         assert not nn.is_grad_enabled()
         out, (h_n, c_n) = model(x, lengths=lengths)
     assert nn.is_grad_enabled()
