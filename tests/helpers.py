@@ -11,8 +11,10 @@ Tolerances (float64, unit roundoff u = 1.1e-16):
   with |L| up to ~1e3 that is 1e-7, so ``FD_TOL = 1e-6``.
 """
 
+import importlib
 import os
 from contextlib import contextmanager
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -126,6 +128,16 @@ def num_threads(n):
         yield
     finally:
         parallel.set_num_threads(before)
+
+
+@contextmanager
+def lstm_directions_threaded(everywhere):
+    """For everywhere True, ``kernels.lstm`` runs each direction on a thread of its own (under no_grad, with two
+    threads or more) at every batch, hidden size and length, for the length of a ``with`` block."""
+    kernel = importlib.import_module("numpy_attn.kernels.lstm")  # the module, not the function of that name
+    values, steps = (1, 1) if everywhere else (kernel.THREADED_GATE_VALUES, kernel.THREADED_STEPS)
+    with mock.patch.object(kernel, "THREADED_GATE_VALUES", values), mock.patch.object(kernel, "THREADED_STEPS", steps):
+        yield
 
 
 def blas_thread_counts():

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from helpers import arrays, assert_close, num_threads, shapes, upstream_grads
+from helpers import arrays, assert_close, lstm_directions_threaded, num_threads, shapes, upstream_grads
 from numpy_attn import functional as F
 from numpy_attn import kernels as K
 from numpy_attn.kernels import attention as attention_kernel
@@ -340,11 +340,11 @@ def test_lstm_kernel_is_the_textbook_where_the_gradient_grows_through_time():
 @settings(max_examples=25)
 @given(data=st.data(), directions=st.integers(1, 2), length=LENGTHS, batch=st.integers(1, 3),
        input_size=st.integers(1, 3), hidden_size=st.integers(1, 4), bias=st.booleans(), float32=st.booleans(),
-       threads=THREADS, threaded_from=st.sampled_from([1, lstm_kernel.THREADED_GATE_VALUES]))
+       threads=THREADS, threaded_everywhere=st.booleans())
 def test_lstm_kernel_without_cache_gives_the_same_outputs(data, directions, length, batch, input_size,
-                                                          hidden_size, bias, float32, threads, threaded_from):
+                                                          hidden_size, bias, float32, threads, threaded_everywhere):
     """keep_cache=False (nn.no_grad) writes each step's gates and cell over the last step's, and with two
-    directions and threads (every size of gate, when threaded_from is 1) runs each direction's loop on its own
+    directions and threads (at every size, when threaded_everywhere) runs each direction's loop on its own
     thread: the same calls on the same numbers, so out, h_n and c_n are equal bit for bit, and no cache comes
     back. The workspace is first used by a longer forward that keeps its cache, so the one-step arrays are the
     front of its arrays."""
@@ -357,7 +357,7 @@ def test_lstm_kernel_without_cache_gives_the_same_outputs(data, directions, leng
     want, _ = K.lstm(x, h0, c0, w_ih, w_hh, b)
     ws = Workspace()
     K.lstm(np.concatenate([x, x], axis=1), h0, c0, w_ih, w_hh, b, workspace=ws)
-    with num_threads(threads), mock.patch.object(lstm_kernel, "THREADED_GATE_VALUES", threaded_from):
+    with num_threads(threads), lstm_directions_threaded(threaded_everywhere):
         got, cache = K.lstm(x, h0, c0, w_ih, w_hh, b, workspace=ws, keep_cache=False)
     assert cache is None
     for a, expected in zip(got, want):
@@ -366,18 +366,18 @@ def test_lstm_kernel_without_cache_gives_the_same_outputs(data, directions, leng
 
 @given(directions=st.integers(1, 2), length=st.integers(1, 9), batch=st.integers(1, 3), hidden=st.integers(1, 3),
        copy_bytes=st.sampled_from([1, 40, 100, 1 << 15]), batch_first=st.booleans(), threads=THREADS,
-       threaded_from=st.sampled_from([1, lstm_kernel.THREADED_GATE_VALUES]))
+       threaded_everywhere=st.booleans())
 def test_lstm_copy_output_puts_each_direction_in_time_order(directions, length, batch, hidden, copy_bytes, batch_first,
-                                                             threads, threaded_from):
+                                                             threads, threaded_everywhere):
     """Blocks of one step, of a few with a shorter last one, and all steps at once; a time-major output or a
-    batch-first one's (T, B, D*H) view; the directions one after the other or (threaded_from 1) each on a
+    batch-first one's (T, B, D*H) view; the directions one after the other or (threaded_everywhere) each on a
     thread of its own: the reverse direction's reading step T-1-t lands at time t."""
     D, T, B, H = directions, length, batch, hidden
     out_d = np.arange(D * T * B * H, dtype=float).reshape(D, T, B, H)
     want = np.concatenate([out_d[0]] + ([out_d[1][::-1]] if D == 2 else []), axis=-1)  # (T, B, D*H)
     output = np.full((B, T, D * H) if batch_first else (T, B, D * H), np.nan)
     with mock.patch.object(lstm_kernel, "COPY_BYTES", copy_bytes), num_threads(threads), \
-            mock.patch.object(lstm_kernel, "THREADED_GATE_VALUES", threaded_from):
+            lstm_directions_threaded(threaded_everywhere):
         lstm_kernel.copy_output(out_d, output.swapaxes(0, 1) if batch_first else output)
     np.testing.assert_array_equal(output.swapaxes(0, 1) if batch_first else output, want)
 

@@ -1,9 +1,7 @@
 """LSTM: the functional pairs and nn.LSTM / nn.LSTMCell against PyTorch (float64), finite differences,
 the fast sequence pass against the plain cell, gradient accumulation, dropout between layers, bad input."""
 
-import importlib
 import math
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -11,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import FD_TOL, arrays, assert_close, num_threads, tensor, upstream_grads
+from helpers import FD_TOL, arrays, assert_close, lstm_directions_threaded, num_threads, tensor, upstream_grads
 from numpy_attn import functional as F
 from numpy_attn import nn
 from numpy_attn import kernels as K
@@ -19,9 +17,6 @@ from numpy_attn.gradcheck import check_function, check_module
 from numpy_attn.kernels.lstm import BLOCK
 from numpy_attn.kernels.workspace import Workspace
 from torch_ref.convert import numpy_to_torch
-
-# The module, not the function ``numpy_attn.kernels.lstm`` that the package's namespace holds under that name.
-lstm_kernel = importlib.import_module("numpy_attn.kernels.lstm")
 
 # Short sequences, and ones that span several of the kernel's blocks of steps with a shorter last block.
 LENGTHS = st.one_of(st.integers(1, 6), st.integers(BLOCK - 1, 2 * BLOCK + 3))
@@ -483,8 +478,7 @@ def test_lstm_under_no_grad_gives_the_same_output_and_refuses_a_backward(with_le
     lengths = [BLOCK + 3, 1, 7, BLOCK] if with_lengths else None
     want_out, (want_h, want_c) = model(x, lengths=lengths)
     want_out, want_h, want_c = want_out.copy(), want_h.copy(), want_c.copy()
-    with nn.no_grad(), num_threads(2), mock.patch.object(lstm_kernel, "THREADED_GATE_VALUES",
-                                                         1 if threaded else lstm_kernel.THREADED_GATE_VALUES):
+    with nn.no_grad(), num_threads(2), lstm_directions_threaded(threaded):
         assert not nn.is_grad_enabled()
         out, (h_n, c_n) = model(x, lengths=lengths)
     assert nn.is_grad_enabled()

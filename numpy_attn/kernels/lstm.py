@@ -10,8 +10,8 @@ per step. Each trick is described where it is used:
   0.5 tanh(a / 2) + 0.5 rounds a tiny sigmoid to 0;
 - the gates are reordered [g | i | f | o] and every per-step array is kept with the batch last, so each
   gate is one contiguous block and each ufunc call runs on contiguous same-shape operands;
-- without a cache (``nn.no_grad``) and with gates of THREADED_GATE_VALUES or more per direction, the
-  directions run one loop each, on threads of their own (``parallel.share_out``): the directions never
+- without a cache (``nn.no_grad``), with gates of THREADED_GATE_VALUES or more per direction and
+  THREADED_STEPS steps or more, the directions run one loop each, on threads of their own (``parallel.share_out``): the directions never
   meet, so the two loops make the same calls on the same numbers as the one loop;
 - the backward walks the sequence in blocks of time steps and does each block's whole-array work (the
   local derivatives, the weight gradient) while the block is in the CPU's cache, with a ufunc buffer
@@ -90,7 +90,7 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None, keep_cache=
     u[T, H:] = 0  # no x_T: zeros keep the row finite
     u[0, :H] = _batch_last(h0)
     kept = T if keep_cache else 1  # the steps whose gates and tanh(c_t) are kept
-    if keep_cache or D == 1 or H * B < THREADED_GATE_VALUES or get_num_threads() == 1:
+    if keep_cache or D == 1 or H * B < THREADED_GATE_VALUES or T < THREADED_STEPS or get_num_threads() == 1:
         loops = [slice(0, D)]  # every direction in one loop
     else:  # each direction its own loop, on its own thread (THREADED_GATE_VALUES)
         loops = [slice(d, d + 1) for d in range(D)]
@@ -112,8 +112,11 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None, keep_cache=
 # Under no_grad (keep_cache=False), a layer's directions each run their own loop on a thread of their own
 # from this many values per gate and direction (H * B) up: a thread then holds Python's lock only between
 # calls of several microseconds, and the two loops overlap. Below it, the hand-offs of the lock between the
-# threads at every call cost more than the overlap saves (docs/performance.md).
+# threads at every call cost more than the overlap saves. And only over THREADED_STEPS steps or more: waking
+# the other thread costs 0.1-0.4 ms, which a few steps do not pay back (a padded batch's segments of one
+# or two steps; docs/performance.md).
 THREADED_GATE_VALUES = 1 << 12
+THREADED_STEPS = 16
 
 
 def _loop_arrays(ws, suffix, kept, H, D, B, dtype):
