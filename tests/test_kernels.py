@@ -364,6 +364,28 @@ def test_lstm_kernel_without_cache_gives_the_same_outputs(data, directions, leng
         np.testing.assert_array_equal(a, expected)
 
 
+def test_lstm_kernel_runs_the_directions_at_once_at_a_real_size():
+    """At a size the threshold threads (H * B = 4,096, 64 steps), the two directions' loops run at once on two
+    threads, each on its own arrays, with the BLAS on one thread as fit and predict hold it: out, h_n and c_n
+    equal the one stacked loop's (keep_cache=True) bit for bit. Small drawn sizes cannot show a race: NumPy
+    keeps Python's lock through calls on a few values, so the threads never overlap there."""
+    rng = np.random.default_rng(5)
+    D, T, B, I, H = 2, 64, 128, 2, 32
+    assert H * B >= lstm_kernel.THREADED_GATE_VALUES and T >= lstm_kernel.THREADED_STEPS
+    x = rng.standard_normal((D, T, B, I)).astype(np.float32)
+    h0, c0 = (0.5 * rng.standard_normal((D, B, H)).astype(np.float32) for _ in range(2))
+    w_ih, w_hh = (0.3 * rng.standard_normal((D, 4 * H, n)).astype(np.float32) for n in (I, H))
+    bias = 0.1 * rng.standard_normal((D, 4 * H)).astype(np.float32)
+    with num_threads(2), parallel.own_cores():
+        want, _ = K.lstm(x, h0, c0, w_ih, w_hh, bias)
+        with mock.patch.object(lstm_kernel, "_forward_steps", wraps=lstm_kernel._forward_steps) as loops:
+            got, cache = K.lstm(x, h0, c0, w_ih, w_hh, bias, keep_cache=False)
+    assert cache is None
+    assert [call.args[0].shape[0] for call in loops.call_args_list] == [1, 1]  # one loop per direction
+    for a, expected in zip(got, want):
+        np.testing.assert_array_equal(a, expected)
+
+
 @given(directions=st.integers(1, 2), length=st.integers(1, 9), batch=st.integers(1, 3), hidden=st.integers(1, 3),
        copy_bytes=st.sampled_from([1, 40, 100, 1 << 15]), batch_first=st.booleans(), threads=THREADS,
        threaded_everywhere=st.booleans())

@@ -1,6 +1,6 @@
 """The fast twin of ``numpy_attn.functional.lstm``: the whole-sequence LSTM and its BPTT, the same maths
 (``functional.lstm`` gives the equations), both directions of a layer in one loop with few NumPy calls
-per step. Each trick is described where it is used:
+per step (or one loop each, on threads of their own, below). Each trick is described where it is used:
 
 - the weights are augmented to W = [W_hh | W_ih | b], so one product per step gives the whole
   pre-activation, bias included, and one product gives dL/dh_{t-1} with dL/dx_t (``_augmented_weights``);
@@ -10,9 +10,11 @@ per step. Each trick is described where it is used:
   0.5 tanh(a / 2) + 0.5 rounds a tiny sigmoid to 0;
 - the gates are reordered [g | i | f | o] and every per-step array is kept with the batch last, so each
   gate is one contiguous block and each ufunc call runs on contiguous same-shape operands;
-- without a cache (``nn.no_grad``), with gates of THREADED_GATE_VALUES or more per direction and
-  THREADED_STEPS steps or more, the directions run one loop each, on threads of their own (``parallel.share_out``): the directions never
-  meet, so the two loops make the same calls on the same numbers as the one loop;
+- without a cache (``nn.no_grad``) and at large sizes (``_threaded``), the directions run one loop each,
+  on threads of their own (``parallel.share_out``): the directions never meet, so the two loops make the
+  same calls on the same numbers as the one loop with the BLAS on one thread (as ``fit``, ``predict`` and
+  the models' forwards run it; more BLAS threads may round the one loop's products differently in the last
+  bit, ``blas.py``);
 - the backward walks the sequence in blocks of time steps and does each block's whole-array work (the
   local derivatives, the weight gradient) while the block is in the CPU's cache, with a ufunc buffer
   the size of one gate row (``_row_buffer``);
@@ -56,6 +58,21 @@ def _augmented_weights(weight_ih, weight_hh, bias, negate_sigmoid_rows=False):
     return w.reshape(D, 4 * H, -1)
 
 
+# Under no_grad, a layer's directions each run their own loop on a thread of their own from THREADED_GATE_VALUES
+# values per gate and direction (H * B) up: a thread then holds Python's lock only between calls of several
+# microseconds, and the two loops overlap. Below it, the hand-offs of the lock between the threads at every
+# call cost more than the overlap saves. And only over THREADED_STEPS steps or more: waking the other thread
+# costs 0.1-0.4 ms, which a few steps do not pay back (a padded batch's segments of one or two steps).
+# docs/performance.md has the figures.
+THREADED_GATE_VALUES = 1 << 12
+THREADED_STEPS = 16
+
+
+def _threaded(H, B, T):
+    """Whether work on T steps of (H, B) gates per direction is worth one thread per direction."""
+    return H * B >= THREADED_GATE_VALUES and T >= THREADED_STEPS and get_num_threads() > 1
+
+
 def _batch_last(a):
     """(D, ..., B, H) -> (..., H, D, B): a view, in the loops' layout."""
     return np.moveaxis(a, (0, -2), (-2, -1))
@@ -65,8 +82,8 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None, keep_cache=
     """``functional.lstm``: run D independent LSTMs over a sequence, all read forward in time, in one loop.
 
     D = 1 is one LSTM; a bidirectional layer is D = 2, the reverse direction fed the time-reversed input.
-    Stacking makes each step's product one batched matmul instead of D of them. Under no_grad with large
-    gates each direction runs its own loop on a thread of its own instead (THREADED_GATE_VALUES).
+    Stacking makes each step's product one batched matmul instead of D of them. Without keep_cache and at
+    large sizes (``_threaded``) each direction runs its own loop on a thread of its own instead.
 
     x: (D, T, B, I); h0, c0: (D, B, H); weight_ih: (D, 4H, I); weight_hh: (D, 4H, H);
     bias: (D, 4H) = b_ih + b_hh (the two biases only ever appear summed), or None.
@@ -90,33 +107,23 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None, keep_cache=
     u[T, H:] = 0  # no x_T: zeros keep the row finite
     u[0, :H] = _batch_last(h0)
     kept = T if keep_cache else 1  # the steps whose gates and tanh(c_t) are kept
-    if keep_cache or D == 1 or H * B < THREADED_GATE_VALUES or T < THREADED_STEPS or get_num_threads() == 1:
+    if keep_cache or D == 1 or not _threaded(H, B, T):
         loops = [slice(0, D)]  # every direction in one loop
-    else:  # each direction its own loop, on its own thread (THREADED_GATE_VALUES)
+    else:  # each direction its own loop, on its own thread
         loops = [slice(d, d + 1) for d in range(D)]
     # Each loop's cells c[t] = c_{t-1}: c0, c_1, ..., c_T (kept: in turn), gates z[t] = [g | i | f | o] of
-    # step t, and tanh(c_t); the names of a direction's own loop end in its index.
-    arrays = [_loop_arrays(ws, "" if len(loops) == 1 else str(rows.start), kept, H, rows.stop - rows.start, B,
-                           dtype) for rows in loops]
+    # step t, and tanh(c_t); the arrays of a direction's own loop are named after it.
+    arrays = [_loop_arrays(ws, "" if len(loops) == 1 else f", direction {rows.start}", kept, H,
+                           rows.stop - rows.start, B, dtype) for rows in loops]
     for rows, (c, *_) in zip(loops, arrays):
         c[0] = _batch_last(c0[rows])
     share_out(lambda group: [_forward_steps(w[rows], u[:, :, rows], *arrays[n], T) for n, rows in group],
               [[(n, rows)] for n, rows in enumerate(loops)])
     out = np.moveaxis(u[1:, :H], (1, 2, 3), (3, 0, 2))  # (D, T, B, H), a view
     c_n = np.concatenate([np.moveaxis(c[T % len(c)], 0, -1) for c, *_ in arrays])  # (D, B, H), new
-    c, z, tanh_c, _ = arrays[0]
+    c, z, tanh_c, _ = arrays[0]  # with keep_cache, the one loop's
     cache = (x.shape, weight_ih, weight_hh, bias, z, u, c, tanh_c) if keep_cache else None
     return (out, out[:, -1].copy(), c_n), cache
-
-
-# Under no_grad (keep_cache=False), a layer's directions each run their own loop on a thread of their own
-# from this many values per gate and direction (H * B) up: a thread then holds Python's lock only between
-# calls of several microseconds, and the two loops overlap. Below it, the hand-offs of the lock between the
-# threads at every call cost more than the overlap saves. And only over THREADED_STEPS steps or more: waking
-# the other thread costs 0.1-0.4 ms, which a few steps do not pay back (a padded batch's segments of one
-# or two steps; docs/performance.md).
-THREADED_GATE_VALUES = 1 << 12
-THREADED_STEPS = 16
 
 
 def _loop_arrays(ws, suffix, kept, H, D, B, dtype):
@@ -160,7 +167,8 @@ def _steps(a, T, shift=0):
     return a[shift:shift + T] if len(a) >= T + shift else [a[(t + shift) % len(a)] for t in range(T)]
 
 
-# copy_output copies about this many bytes of the kernel's output per call: a few steps at the seed's
+# copy_output copies about this many bytes of the kernel's output per block of steps, both directions
+# together (half of it per call when each direction is copied on its own thread): a few steps at the seed's
 # shape (B = 32), one step at a batch of 256.
 COPY_BYTES = 1 << 15
 
@@ -172,23 +180,23 @@ def copy_output(out_d, out):
     out_d: (D, T, B, H), ``lstm``'s out, each direction in its reading order; out: (T, B, D*H), any strides.
     out_d is a view of the loop's (T, H, D, B) steps, so this is a transpose: copied whole, NumPy walks the
     output row by row and reads the loop's array back from memory once for every series; a block of steps of
-    about COPY_BYTES is read while it is in the cache (docs/performance.md has the figures). With
-    THREADED_GATE_VALUES or more per direction, each direction is copied on a thread of its own.
+    about COPY_BYTES is read while it is in the cache (docs/performance.md has the figures). At large sizes
+    (``_threaded``) each direction is copied on a thread of its own, with or without grad.
     """
-    D, _, B, H = out_d.shape
-    threaded = H * B >= THREADED_GATE_VALUES
+    D, T, B, H = out_d.shape
     share_out(lambda group: [_copy_direction(out_d, out, d) for d in group],
-              [[d] for d in range(D)] if threaded else [list(range(D))])
+              [[d] for d in range(D)] if _threaded(H, B, T) else [list(range(D))])
 
 
 def _copy_direction(out_d, out, d):
-    """``copy_output`` of direction d alone, into its columns of out."""
+    """``copy_output`` of direction d alone (0 forward, 1 reverse) into its columns of out."""
     D, T, B, H = out_d.shape
     step = max(1, COPY_BYTES // (D * B * H * out_d.itemsize))
     columns = slice(d * H, (d + 1) * H)
     for t0 in range(0, T, step):
         t1 = min(T, t0 + step)
-        out[t0:t1, :, columns] = out_d[0, t0:t1] if d == 0 else out_d[1, T - t1:T - t0][::-1]  # reverse: T-1-t
+        # the reverse direction's reading steps T-1-t for times t0 .. t1-1
+        out[t0:t1, :, columns] = out_d[d, t0:t1] if d == 0 else out_d[d, T - t1:T - t0][::-1]
 
 
 def _local_derivatives(gates, c_prev, tanh_c, coef, dc_dh):

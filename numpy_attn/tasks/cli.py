@@ -60,7 +60,8 @@ def _train_on_archive_data(args):
     the synthetic task's default takes the archive task's (``classify.ClassifyConfig``)."""
     if args.backend != "numpy":
         raise ValueError(f"argument --backend: archive data trains on the NumPy backend only, got {args.backend!r}")
-    synthetic_only = [flag for name, flag in SYNTHETIC_ONLY.items() if getattr(args, name) != getattr(TrainConfig, name)]
+    synthetic_only = [flag for name, flag in SYNTHETIC_ONLY.items()
+                      if getattr(args, name) != getattr(TrainConfig, name)]
     if synthetic_only:
         raise ValueError(f"argument {synthetic_only[0]}: for the synthetic task only (without --data, --train and "
                          f"--test)")
