@@ -199,6 +199,25 @@ def test_attention_kernel_is_the_textbook(problem, tile_bytes, threads, dropout_
     _assert_attention_grads(got, want, args, grad_out)
 
 
+@given(problem=sdpa_problems(every_row_sees_a_key=False), tile_bytes=TILE_BYTES, threads=THREADS,
+       dropout_p=st.sampled_from([0.0, 0.3]))
+def test_attention_kernel_without_weights_gives_the_same_output(problem, tile_bytes, threads, dropout_p):
+    """keep_weights=False (nn.no_grad, need_weights=False): the same calls on each tile, its scores in a
+    tile-sized array of its thread's, so out is equal bit for bit; no cache, and no (..., L, S) array is kept
+    (the tiles' arrays hold at most a tile: one row up to groups of whole matrices)."""
+    args, _ = problem
+    with mock.patch.object(attention_kernel, "TILE_BYTES", tile_bytes), num_threads(threads):
+        want, _ = K.scaled_dot_product_attention(**args, dropout_p=dropout_p, rng=3)
+        ws = Workspace()
+        got, cache = K.scaled_dot_product_attention(**args, dropout_p=dropout_p, rng=3, workspace=ws, keep_weights=False)
+    assert cache is None
+    np.testing.assert_array_equal(got, want)
+    kept = {name: a for name, a in ws._arrays.items() if name.startswith("tile scores")}
+    assert "weights" not in ws._arrays and len(kept) <= threads
+    L, S = args["q"].shape[-2], args["k"].shape[-2]
+    assert all(a.size <= max(S * L, tile_bytes // a.itemsize) for a in kept.values())
+
+
 def _assert_attention_grads(got, want, args, grad_out):
     """dq, dk, dv judged together against their largest entry and the size of what they sum: a part that is
     zero by the maths (dq and dk with one key) holds rounding noise of the size of the other terms."""

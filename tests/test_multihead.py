@@ -724,3 +724,28 @@ def test_multihead_workspace_gives_a_fresh_modules_numbers_and_leaves_returned_a
     for returned, copies in kept:
         for a, b in zip(returned, copies):
             np.testing.assert_array_equal(a, b)
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_multihead_under_no_grad_gives_the_same_output_and_refuses_a_backward(need_weights):
+    """Under nn.no_grad nothing is kept for a backward, and without need_weights A is computed a tile at a time
+    and not kept (kernels.attention, keep_weights=False): the output and weights are the same bit for bit, with
+    padding and in training mode's dropout (the same draws from the same seed); a backward after it is refused
+    with a message that names no_grad; outside the block the module keeps its cache again."""
+    x = np.random.default_rng(8).standard_normal((3, 7, 4))
+    padding = np.zeros((3, 7), bool)
+    padding[1, 5:] = True
+    model, twin = (nn.MultiheadAttention(4, 2, dropout=0.3, batch_first=True, dtype=np.float64, rng=8)
+                   for _ in range(2))
+    model.rng = np.random.default_rng(9)
+    want = model(x, x, x, key_padding_mask=padding, need_weights=need_weights)
+    twin.rng = np.random.default_rng(9)
+    with nn.no_grad():
+        got = twin(x, x, x, key_padding_mask=padding, need_weights=need_weights)
+    assert ("weights" in twin._workspace._arrays) == need_weights  # A kept only when it is returned
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(RuntimeError, match=r"MultiheadAttention.backward\(\) called before forward\(\), or after a "
+                                           r"forward under nn.no_grad\(\)"):
+        twin.backward(np.ones_like(got[0]))
+    out, _ = twin(x, x, x, need_weights=need_weights)
+    assert np.abs(self_attention_grad(twin.backward(np.ones_like(out)))).max() > 0

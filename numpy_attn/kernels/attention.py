@@ -15,10 +15,15 @@ Tricks, in words:
 - the backward's row sums need no (L, S) pass: r_i = sum_j P_ij dP_ij = g_i . out_i (FlashAttention's D);
 - a ``Workspace`` keeps A, q * scale and out from call to call, so a large A is not fresh memory (and
   page faults) at every step; outputs keep q's memory order, so heads split from (B, L, E) merge back
-  as a view.
+  as a view;
+- when neither a backward nor the weights will be wanted (``keep_weights=False``: ``nn.no_grad`` with
+  need_weights=False, as ``predict`` runs the models), each tile's scores and softmax live in a tile-sized
+  array of its thread's, in the cache, and A is never written out: memory of one tile per thread instead of
+  (..., L, S), which at long sequences is what a batch of 256 cannot hold.
 """
 
 import math
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -74,12 +79,14 @@ def _tile_groups(batch, L, S, itemsize):
 
 
 def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, rng=None,
-                                 workspace=None):
+                                 workspace=None, keep_weights=True):
     """``functional.scaled_dot_product_attention``: out = dropout(softmax(q k^T * scale + bias)) v.
 
     Arguments and results as the textbook's (``cache.weights`` holds A (..., L, S), the leading dims those
     of q, k and v broadcast), plus workspace: a ``Workspace`` to keep A, q * scale and out in from call to
     call; the returned out and the cache are then its arrays, valid until the next call with it.
+    keep_weights: False when no backward follows and A is not wanted: A is then computed a tile at a time and
+    not kept, the cache is None, and out is the same numbers.
     """
     q, k, v = check_qkv(q, k, v)
     check_probability(dropout_p, "dropout_p")
@@ -95,16 +102,16 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     # scaling q (L x E) is cheaper than scaling the scores (L x S); same product
     q_scaled = np.multiply(q, scale, out=ws.empty_like("q_scaled", q))
     qs, ks, vs = (np.broadcast_to(x, batch + x.shape[-2:]) for x in (q_scaled, k, v))  # views, no copies
-    weights = ws.empty("weights", batch + (L, S), q.dtype)
+    weights = ws.empty("weights", batch + (L, S), q.dtype) if keep_weights else None
     # Outputs keep q's memory order (empty_like, order "K"): for heads split from a (B, L, E) array that is
     # (B, L, H, d), so merging the heads back is a view and not a copy.
     out = ws.empty_like("out", qs, shape=batch + (L, v.shape[-1]))
-    mask = None if dropout_p == 0.0 else dropout_mask(weights.shape, dropout_p, q.dtype, rng)
+    mask = None if dropout_p == 0.0 else dropout_mask(batch + (L, S), dropout_p, q.dtype, rng)
 
     def forward_tiles(tiles):
         for tile in tiles:
             n = tile[:-1]  # the batch part of the index: keys and values have all S rows
-            a = weights[tile]
+            a = weights[tile] if keep_weights else _tile_scores(ws, qs[tile].shape[:-1] + (S,), q.dtype)
             np.matmul(qs[tile], np.swapaxes(ks[n], -1, -2), out=a)  # scores: einsum('...le,...se->...ls')
             if bias is not None:
                 a += bias[tile]
@@ -112,7 +119,13 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
             np.matmul(a if mask is None else a * mask[tile], vs[n], out=out[tile])  # out = P v
 
     share_out(forward_tiles, _tile_groups(batch, L, S, q.dtype.itemsize))
-    return out, AttentionCache(q_scaled, k, v, weights, mask, out, scale, q.shape)
+    return out, AttentionCache(q_scaled, k, v, weights, mask, out, scale, q.shape) if keep_weights else None
+
+
+def _tile_scores(workspace, shape, dtype):
+    """An array for one tile's scores, kept in the workspace for the calling thread: the threads computing
+    tiles at once each write their own."""
+    return workspace.empty(f"tile scores, thread {threading.get_ident()}", shape, dtype)
 
 
 def scaled_dot_product_attention_backward(grad_out, cache, workspace=None):

@@ -20,18 +20,20 @@ from .workspace import as_workspace
 
 
 def multi_head_attention(q, k, v, num_heads, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, rng=None,
-                         workspace=None):
+                         workspace=None, keep_weights=True):
     """``functional.multi_head_attention``: out = merge(SDPA(split(q), split(k), split(v))).
 
-    Arguments and results as the textbook's; workspace: see ``kernels.attention``.
-    Returns (out: (B, L, Ev), cache); ``cache.weights`` is A: (B, H, L, S).
+    Arguments and results as the textbook's; workspace and keep_weights: see ``kernels.attention``.
+    Returns (out: (B, L, Ev), cache); ``cache.weights`` is A: (B, H, L, S); the cache is None without
+    keep_weights.
     """
     for x, name in ((q, "query"), (k, "key"), (v, "value")):
         if np.ndim(x) != 3 or np.shape(x)[-1] % num_heads:
             raise ValueError(f"{name}: expected (B, T, D) with D divisible by num_heads={num_heads}, "
                              f"got shape {np.shape(x)}")
     heads = [split_heads(x, num_heads) for x in (q, k, v)]
-    out, cache = scaled_dot_product_attention(*heads, attn_mask, dropout_p, is_causal, scale, rng, workspace)
+    out, cache = scaled_dot_product_attention(*heads, attn_mask, dropout_p, is_causal, scale, rng, workspace,
+                                              keep_weights)
     return merge_heads(out), cache
 
 

@@ -17,6 +17,7 @@ from ..kernels import parallel
 from ..kernels.workspace import Workspace
 from . import init
 from .attention import used_weights
+from .grad_mode import is_grad_enabled
 from .layer_norm import LayerNorm
 from .linear import Linear
 from .module import Module
@@ -80,6 +81,8 @@ class MultiheadAttention(Module):
     backward(grad_attn_output) -> (grad_query, grad_key, grad_value), adding into the parameter grads.
       Self-attention (one array passed as query, key and value): that array's gradient is the **sum**
       grad_query + grad_key + grad_value (PyTorch's x.grad): ``self_attention_grad(mha.backward(g))``.
+    Under ``nn.no_grad`` the forward keeps nothing for a backward (which then refuses), and with
+    need_weights=False the weights (B, H, L, S) are computed a tile at a time and never stored whole.
     """
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False, kdim=None, vdim=None,
@@ -125,14 +128,17 @@ class MultiheadAttention(Module):
         bias = F.merge_masks(attn_mask, key_padding_mask, is_causal, B, self.num_heads, L, S, query.dtype)
 
         # q, k, v, A, the context and the backward's dq, dk, dv are the workspace's arrays, rewritten by each
-        # call: the last cache is dropped first, so a backward can only ever see this call's arrays.
-        self._cache, ws = None, self._workspace
+        # call: the last cache is dropped first, so a backward can only ever see this call's arrays. Under
+        # no_grad nothing is kept for a backward, and without need_weights A is not kept either
+        # (``kernels.attention``, keep_weights).
+        self._cache, ws, grad = None, self._workspace, is_grad_enabled()
         in_bias = None if self.in_proj_bias is None else self.in_proj_bias.data
         (q, k, v), proj_cache = K.in_projection(query, key, value, self._proj_weights(), in_bias, workspace=ws)
         p = self.dropout if self.training else 0.0
-        context, attn_cache = K.multi_head_attention(q, k, v, self.num_heads, bias, p, rng=self.rng, workspace=ws)
+        context, attn_cache = K.multi_head_attention(q, k, v, self.num_heads, bias, p, rng=self.rng, workspace=ws,
+                                                     keep_weights=grad or need_weights)
         out = self.out_proj(context)  # (B, L, E): a new array, the caller's
-        self._cache = (proj_cache, attn_cache, batched)
+        self._cache = (proj_cache, attn_cache, batched) if grad else None
 
         weights = None
         if need_weights:
