@@ -42,6 +42,28 @@ def test_empty_like_keeps_the_prototypes_memory_order():
         assert np.shares_memory(ws.empty_like(name, heads, shape), a)
 
 
+def test_derived_is_built_once_for_the_same_arrays_and_the_last_two_are_kept():
+    """What is built from kept arrays comes back while it is asked for with the same array objects; other arrays
+    build it again. The last two are kept, the most recently used longest: a full batch's arrays, then a short
+    last batch's (a new view each call), then the full batch's again find theirs."""
+    ws, builds = Workspace(), []
+
+    def views_of(*arrays):
+        return ws.derived("views", arrays, lambda: builds.append(arrays) or [a[0] for a in arrays])
+
+    full = ws.empty("a", (4, 6), np.float32)
+    first = views_of(full)
+    assert views_of(full) is first and len(builds) == 1
+    short = [ws.empty("a", (2, 6), np.float32) for _ in range(2)]  # the front of full: a new view each call
+    assert views_of(short[0]) is not first and views_of(full) is first and len(builds) == 2
+    views_of(short[1])
+    assert views_of(full) is first and len(builds) == 3
+    views_of(short[0]), views_of(short[1])  # two others since full: its result is gone
+    assert views_of(full) is not first and len(builds) == 6
+    first[0][0] = 7.0  # a kept view reads and writes the array's memory as it is now
+    assert full[0, 0] == 7.0
+
+
 def test_release_hands_the_array_over():
     ws = Workspace()
     a = ws.empty("a", (3,), np.float64)

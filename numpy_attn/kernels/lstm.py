@@ -18,7 +18,8 @@ per step (or one loop each, on threads of their own, below). Each trick is descr
 - the backward walks the sequence in blocks of time steps and does each block's whole-array work (the
   local derivatives, the weight gradient) while the block is in the CPU's cache, with a ufunc buffer
   the size of one gate row (``_row_buffer``);
-- a ``Workspace`` keeps the per-step arrays from call to call;
+- a ``Workspace`` keeps the per-step arrays from call to call, and the per-step views of them that the
+  loops walk (``Workspace.derived``): a few hundred views a call, made once;
 - ``copy_output`` lays the directions' outputs side by side as a layer's (T, B, D*H) output a few steps
   at a time, so the transpose this is (the loop keeps the batch last) runs in the cache.
 """
@@ -113,11 +114,14 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None, keep_cache=
         loops = [slice(d, d + 1) for d in range(D)]
     # Each loop's cells c[t] = c_{t-1}: c0, c_1, ..., c_T (kept: in turn), gates z[t] = [g | i | f | o] of
     # step t, and tanh(c_t); the arrays of a direction's own loop are named after it.
-    arrays = [_loop_arrays(ws, "" if len(loops) == 1 else f", direction {rows.start}", kept, H,
-                           rows.stop - rows.start, B, dtype) for rows in loops]
-    for rows, (c, *_) in zip(loops, arrays):
+    names = ["" if len(loops) == 1 else f", direction {rows.start}" for rows in loops]
+    arrays = [_loop_arrays(ws, name, kept, H, rows.stop - rows.start, B, dtype) for name, rows in zip(names, loops)]
+    steps = []  # each loop's per-step views, kept with its arrays
+    for name, rows, (c, z, tanh_c, _) in zip(names, loops, arrays):
         c[0] = _batch_last(c0[rows])
-    share_out(lambda group: [_forward_steps(w[rows], u[:, :, rows], *arrays[n], T) for n, rows in group],
+        steps.append(ws.derived("lstm steps" + name, (u, c, z, tanh_c),
+                                lambda rows=rows, c=c, z=z, tanh_c=tanh_c: _step_views(u[:, :, rows], c, z, tanh_c, T)))
+    share_out(lambda group: [_forward_steps(w[rows], steps[n], arrays[n][3]) for n, rows in group],
               [[(n, rows)] for n, rows in enumerate(loops)])
     out = np.moveaxis(u[1:, :H], (1, 2, 3), (3, 0, 2))  # (D, T, B, H), a view
     c_n = np.concatenate([np.moveaxis(c[T % len(c)], 0, -1) for c, *_ in arrays])  # (D, B, H), new
@@ -135,20 +139,26 @@ def _loop_arrays(ws, suffix, kept, H, D, B, dtype):
             ws.empty("lstm ig" + suffix, (H, D, B), dtype))
 
 
-def _forward_steps(w, u, c, z, tanh_c, ig, T):
-    """The T steps of one loop over D directions: w (D, 4H, K) with the sigmoid rows negated; u (T + 1, K, D, B)
-    holds [h_{t-1}; x_t; 1] and gets each h_t in u[t + 1, :H]; c, z, tanh_c, ig as ``_loop_arrays``, with
-    c[0] = c0."""
-    H, kept, one = c.shape[1], len(z), u.dtype.type(1)
+def _step_views(u, c, z, tanh_c, T):
+    """Every step's views for ``_forward_steps``, made once (a loop body of NumPy calls only): u (T + 1, K, D, B)
+    holds [h_{t-1}; x_t; 1] and gets each h_t in u[t + 1, :H]; c, z, tanh_c as ``_loop_arrays``. Step t's are
+    z_t as (D, 4H, B) and u_t as (D, K, B) for the product, the gates g, i, f, o and the sigmoid block
+    [i | f | o] of z_t, c_{t-1}, c_t, tanh(c_t) and h_t's place."""
+    H, kept = c.shape[1], len(z)
     D, B = u.shape[2:]
-    # Per-step views made once, so the loop body is NumPy calls only; *_mm are (D, rows, B) for matmul.
     z_mm = list(z.reshape(kept, 4 * H, D, B).transpose(0, 2, 1, 3))
-    gates = [(*z_t, z_t[1:]) for z_t in z]  # g, i, f, o and the sigmoid block [i | f | o] of each kept step
+    gates = [(*z_t, z_t[1:]) for z_t in z]
     cells = list(c)
+    return list(zip(_steps(z_mm, T), u.transpose(0, 2, 1, 3), _steps(gates, T), _steps(cells, T),
+                    _steps(cells, T, 1), _steps(list(tanh_c), T), u[1:, :H]))
+
+
+def _forward_steps(w, steps, ig):
+    """The steps of one loop over D directions: w (D, 4H, K) with the sigmoid rows negated, steps from
+    ``_step_views`` (c_0 = c0 and h_0 = h0 in place), ig the loop's scratch for i * g."""
+    one = ig.dtype.type(1)
     with np.errstate(over="ignore"):  # exp(-a) = inf for a very negative a: 1 / (1 + inf) = 0, the right gate
-        for z_m, u_m, (g, i, f, o, sig), c_prev, c_t, tc_t, h_t in zip(
-                _steps(z_mm, T), u.transpose(0, 2, 1, 3), _steps(gates, T), _steps(cells, T), _steps(cells, T, 1),
-                _steps(list(tanh_c), T), u[1:, :H]):
+        for z_m, u_m, (g, i, f, o, sig), c_prev, c_t, tc_t, h_t in steps:
             np.matmul(w, u_m, out=z_m)  # every direction's W [h_{t-1}; x_t; 1] at once: [a_g | -a_i | -a_f | -a_o]
             np.tanh(g, out=g)
             np.exp(sig, out=sig)  # one exp for the three sigmoid gates
@@ -265,14 +275,18 @@ def lstm_backward(grad_out, grad_h_n, grad_c_n, cache, workspace=None):
     dh, tmp = ws.empty("lstm_backward dh", (2, H, D, B), dtype)
     grad_w = np.zeros((D, 4 * H, K), dtype)  # dL/dW, W = [W_hh | W_ih | b] as in _augmented_weights
     # Per-block work arrays, reused: sized for a full block, sliced for a shorter last one.
-    coef, grad_a = ws.empty("lstm_backward coef", (2, BLOCK, 4, H, D, B), dtype)
-    dc_dh, go = ws.empty("lstm_backward dc_dh", (2, BLOCK, H, D, B), dtype)
+    coefs = ws.empty("lstm_backward coef", (2, BLOCK, 4, H, D, B), dtype)
+    carried = ws.empty("lstm_backward dc_dh", (2, BLOCK, H, D, B), dtype)
+    (coef, grad_a), (dc_dh, go) = coefs, carried
     ga_rows = ws.empty("lstm_backward ga_rows", (D, 4 * H, BLOCK * B), dtype)
     u_rows = ws.empty("lstm_backward u_rows", (D, K, BLOCK * B), dtype)
-    # Per-step views made once (the loop body is NumPy calls only): by block row k, and by step t.
-    block_views = list(zip(go, dc_dh, coef[:, :3], grad_a[:, :3], coef[:, 3], grad_a[:, 3],
-                           grad_a.reshape(BLOCK, 4 * H, D, B).transpose(0, 2, 1, 3)))
-    step_views = list(zip(gu[1:, :H], z[:, 2], gu.transpose(0, 2, 1, 3)))
+    # Per-step views made once, and kept from call to call (the loop body is NumPy calls only): by block row k,
+    # and by step t.
+    block_views = ws.derived("lstm_backward blocks", (coefs, carried), lambda: list(zip(
+        go, dc_dh, coef[:, :3], grad_a[:, :3], coef[:, 3], grad_a[:, 3],
+        grad_a.reshape(BLOCK, 4 * H, D, B).transpose(0, 2, 1, 3))))
+    step_views = ws.derived("lstm_backward steps", (gu, z),
+                            lambda: list(zip(gu[1:, :H], z[:, 2], gu.transpose(0, 2, 1, 3))))
     for t0 in reversed(range(0, T, BLOCK)):
         blk = slice(t0, min(t0 + BLOCK, T))
         L = blk.stop - t0

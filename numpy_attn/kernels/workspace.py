@@ -16,6 +16,9 @@ import math
 import numpy as np
 
 
+DERIVED_KEPT = 2
+
+
 class Workspace:
     """Named scratch arrays: ``empty(name, shape, dtype)`` returns the array kept under ``name`` when its
     shape and dtype match, a C-contiguous view of its first elements when it is of that dtype and at least
@@ -28,6 +31,7 @@ class Workspace:
 
     def __init__(self):
         self._arrays = {}
+        self._derived = {}  # name -> {ids of the arrays: (the arrays, what was built from them)}, oldest first
 
     def empty(self, name, shape, dtype):
         shape, dtype = tuple(shape), np.dtype(dtype)
@@ -44,6 +48,23 @@ class Workspace:
         order = np.argsort([-abs(s) for s in prototype.strides], kind="stable")  # axes, slowest first
         kept = self.empty(name, [shape[i] for i in order], prototype.dtype)
         return kept.transpose(np.argsort(order))
+
+    def derived(self, name, arrays, build):
+        """``build()``, kept under ``name`` from call to call while it is asked for with the same array objects:
+        per-step views of kept arrays (``kernels.lstm`` makes hundreds each call), made once instead of at every
+        call. A view of an array reads and writes its memory as it is now, so a kept view is as good as a new
+        one. The arrays are kept with the result, so no other array can take one of their ids meanwhile. The
+        last DERIVED_KEPT results per name are kept: a loop over batches alternates between the full batch's
+        arrays and the last, shorter batch's (the front of the same memory, a new view each call)."""
+        kept = self._derived.setdefault(name, {})
+        key = tuple(map(id, arrays))
+        if key in kept:
+            kept[key] = kept.pop(key)  # the most recently used is kept longest
+        else:
+            if len(kept) >= DERIVED_KEPT:
+                del kept[next(iter(kept))]
+            kept[key] = (tuple(arrays), build())
+        return kept[key][1]
 
     def release(self, name):
         """Forget the array kept under ``name``: it now belongs to whoever holds it (e.g. it was returned
