@@ -4,7 +4,8 @@ Tricks, in words:
 - the leading dims are flattened into rows, so the product is one 2-D BLAS call instead of a loop of
   smaller batched ones;
 - inside ``parallel.own_cores`` a large product is cut into one block per thread (``parallel.matmul``),
-  and the backward's two products are handed out as whole products (``parallel.matmuls``);
+  and the backward's products are handed out as whole products (``parallel.matmuls``), those of several
+  layers together (``linear_backwards``);
 - with one output feature, dL/dx = g W is an outer product, which broadcasting computes without a
   matrix product of inner size 1;
 - the bias gradient sum_n g_n is the BLAS product 1^T g, which sums in blocks instead of row by row.
@@ -35,13 +36,25 @@ def linear(x, weight, bias=None, out=None):
 def linear_backward(grad_out, cache):
     """``functional.linear_backward``: grad_out (*, out) -> (grad_x (*, in), grad_weight (out, in),
     grad_bias (out,) or None)."""
-    x2, weight, has_bias = cache
-    g2 = grad_out.reshape(-1, weight.shape[0])  # (rows, out), rows as in linear
-    if weight.shape[0] == 1:
-        # dy/dx = W. With one output feature g2 @ W is an outer product: broadcasting, no inner size 1.
-        grad_x, grad_weight = g2 * weight, matmul(g2.T, x2)
-    else:
-        grad_x, grad_weight = matmuls((g2, weight), (g2.T, x2))  # dy/dx = W;  dy/dW = sum_n g_n x_n^T
-    # dy/db = sum_n g_n, written 1^T g2: one BLAS product, which sums in blocks (.sum adds row by row)
-    grad_bias = np.ones(len(g2), g2.dtype) @ g2 if has_bias else None
-    return grad_x.reshape(grad_out.shape[:-1] + (weight.shape[1],)), grad_weight, grad_bias
+    return linear_backwards([grad_out], [cache])[0]
+
+
+def linear_backwards(grads_out, caches):
+    """``linear_backward`` of several layers at once: [(grad_x, grad_weight, grad_bias) for each layer]. Their
+    products are handed out among the threads together (``parallel.matmuls``), so the threads wake once for
+    all of them: the three projections of multi-head attention are six products of a few million
+    multiply-adds, each too small to wake a thread for alone."""
+    rows = [(g.reshape(-1, weight.shape[0]), x2, weight) for g, (x2, weight, _) in zip(grads_out, caches)]
+    products = []
+    for g2, x2, weight in rows:
+        # dy/dx = W, except with one output feature, where g2 @ W is an outer product: broadcasting below
+        products += ([(g2, weight)] if weight.shape[0] > 1 else []) + [(g2.T, x2)]  # dy/dW = sum_n g_n x_n^T
+    results = iter(matmuls(*products))
+    grads = []
+    for g, (g2, _, weight), (_, _, has_bias) in zip(grads_out, rows, caches):
+        grad_x = next(results) if weight.shape[0] > 1 else g2 * weight
+        grad_weight = next(results)
+        # dy/db = sum_n g_n, written 1^T g2: one BLAS product, which sums in blocks (.sum adds row by row)
+        grad_bias = np.ones(len(g2), g2.dtype) @ g2 if has_bias else None
+        grads.append((grad_x.reshape(g.shape[:-1] + (weight.shape[1],)), grad_weight, grad_bias))
+    return grads

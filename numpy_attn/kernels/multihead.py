@@ -15,7 +15,7 @@ import numpy as np
 
 from ..functional.multihead import merge_heads, split_heads
 from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
-from .linear import linear, linear_backward
+from .linear import linear, linear_backwards
 from .workspace import as_workspace
 
 
@@ -69,10 +69,11 @@ def in_projection_backward(grads, cache):
     """``functional.in_projection_backward``: (dq, dk, dv) -> (d_query, d_key, d_value, d_weights, d_bias).
 
     Each projection's backward is ``linear_backward``'s, also after the forward's one wide product
-    (joining dq, dk, dv into one (N, 3E) gradient for one wide product back would cost a pass over them).
+    (joining dq, dk, dv into one (N, 3E) gradient for one wide product back would cost a pass over them);
+    the three are done together, their six products handed out among the threads at once.
     """
     caches, packed = cache
-    results = [linear_backward(g, c) for g, c in zip(grads, caches)]
+    results = linear_backwards(grads, caches)
     d_inputs = [r[0] for r in results]
     d_weights = tuple(r[1] for r in results)
     d_bias = None if results[0][2] is None else np.concatenate([r[2] for r in results])

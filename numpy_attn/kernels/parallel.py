@@ -158,10 +158,11 @@ def matmul(a, b, out=None):
 
 def matmuls(*pairs):
     """[a @ b for (a, b) in pairs], 2-D each. Inside ``own_cores``, with at least as many products as
-    threads and each large: whole products shared out among the threads (each takes the next one when free),
-    so the threads wake once for all of them; else ``matmul`` one by one."""
+    threads and SPLIT_MACS multiply-adds or more for each thread: whole products shared out among the threads
+    (each takes the next one when free), so the threads wake once for all of them; else ``matmul`` one by
+    one."""
     if (not _owned.get() or _num_threads == 1 or len(pairs) < _num_threads
-            or min(a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs) < SPLIT_MACS):
+            or sum(a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs) < _num_threads * SPLIT_MACS):
         return [matmul(a, b) for a, b in pairs]
     outs = [np.empty((a.shape[0], b.shape[1]), np.result_type(a, b)) for a, b in pairs]
 
