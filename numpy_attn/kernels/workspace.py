@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 
+# Results of ``Workspace.derived`` kept per name: a full batch's and a shorter last batch's.
 DERIVED_KEPT = 2
 
 
@@ -23,6 +24,9 @@ class Workspace:
     """Named scratch arrays: ``empty(name, shape, dtype)`` returns the array kept under ``name`` when its
     shape and dtype match, a C-contiguous view of its first elements when it is of that dtype and at least
     as large, else a new one, which is kept.
+
+    ``derived(name, arrays, build)`` keeps what is built from kept arrays (views of them) for as long as the
+    same arrays are asked for.
 
     Like ``np.empty``, the contents are whatever the last user left, so callers write before they read.
     An array taken from a workspace is valid until the next ``empty`` call with the same name: results
