@@ -725,6 +725,7 @@ def test_multihead_workspace_gives_a_fresh_modules_numbers_and_leaves_returned_a
         for a, b in zip(returned, copies):
             np.testing.assert_array_equal(a, b)
 
+
 @pytest.mark.parametrize("need_weights", [False, True])
 def test_multihead_under_no_grad_gives_the_same_output_and_refuses_a_backward(need_weights):
     """Under nn.no_grad nothing is kept for a backward, and without need_weights A is computed a tile at a time
