@@ -209,7 +209,8 @@ def test_attention_kernel_without_weights_gives_the_same_output(problem, tile_by
     with mock.patch.object(attention_kernel, "TILE_BYTES", tile_bytes), num_threads(threads):
         want, _ = K.scaled_dot_product_attention(**args, dropout_p=dropout_p, rng=3)
         ws = Workspace()
-        got, cache = K.scaled_dot_product_attention(**args, dropout_p=dropout_p, rng=3, workspace=ws, keep_weights=False)
+        got, cache = K.scaled_dot_product_attention(**args, dropout_p=dropout_p, rng=3, workspace=ws,
+                                                    keep_weights=False)
     assert cache is None
     np.testing.assert_array_equal(got, want)
     kept = {name: a for name, a in ws._arrays.items() if name.startswith("tile scores")}
