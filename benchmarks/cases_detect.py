@@ -2,21 +2,22 @@
 ``training.predict`` against the same model in ``torch_ref`` on the same weights, under ``no_grad``.
 
 The work is what ``detect`` does on KDD-TSAD_135: 334 windows of 183 steps (its period; stride 22 over
-7,501 steps), features [z, dz], the default bilstm-attention model (hidden 32), in batches of 256 as
-``predict`` makes them. Windows scored per second = 334 / the time of one call (``windows`` below).
+7,501 steps), features [z, dz], the default bilstm-attention model (hidden 32), in the batches ``predict``
+makes by default (``predict_batch_size``: one batch of all 334 at this length), on both sides. Windows scored per second = 334 / the time of one call (``windows`` below).
 """
 
 import numpy as np
 import torch
 
 from numpy_attn.tasks.anomaly import build_model
-from numpy_attn.tasks.training import predict
+from numpy_attn.tasks.training import predict, predict_batch_size
 from torch_ref.convert import numpy_to_torch
 from torch_ref.models import MODELS
 
 from .harness import Case
 
-WINDOWS, LENGTH, FEATURES, HIDDEN, BATCH = 334, 183, 2, 32, 256
+WINDOWS, LENGTH, FEATURES, HIDDEN = 334, 183, 2, 32
+BATCH = min(WINDOWS, predict_batch_size(np.empty((WINDOWS, LENGTH, 0))))  # predict's batches at this length
 
 
 def _model_and_windows():
@@ -27,7 +28,7 @@ def _model_and_windows():
 
 def _numpy():
     model, _, X = _model_and_windows()
-    return lambda: predict(model, X, batch_size=BATCH)
+    return lambda: predict(model, X)  # its default batches: BATCH series
 
 
 def _torch(device):

@@ -252,6 +252,16 @@ def test_bad_checkpoints_are_refused_clearly(tmp_path):
         load_checkpoint(foreign)
 
 
+def test_predicts_default_batches_hold_about_predict_steps_pairs():
+    """predict's default batch: PREDICT_STEPS // T series, so the (series, step) pairs of a batch, and the
+    forward's activations with them, stay about the same at every length; at least one series."""
+    from numpy_attn.tasks.training import PREDICT_STEPS, predict_batch_size
+    for T in (1, 24, 183, 512, 5000, 10 * PREDICT_STEPS):
+        size = predict_batch_size(np.empty((3, T, 2)))
+        assert size >= 1 and size * T <= max(PREDICT_STEPS, T) < (size + 1) * T  # the most series that fit
+    assert predict_batch_size(np.empty((3, 512, 2))) == 256  # the batch of 256 it replaced, at 512 steps
+
+
 def test_predict_is_batch_independent_and_restores_the_mode():
     model = MeanPoolClassifier(rng=6)
     X, _ = _toy(37, 4)

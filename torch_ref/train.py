@@ -12,7 +12,8 @@ import torch
 
 from numpy_attn.optim.optimizer import check_hyperparameter
 from numpy_attn.tasks.training import (History, batch_noise, check_fit_options, check_split, check_validation,
-                                       is_spike, iterate_minibatches, series_clip_factors, training_stopped)
+                                       is_spike, iterate_minibatches, predict_batch_size, series_clip_factors,
+                                       training_stopped)
 
 
 def _inputs(X, lengths, idx):
@@ -203,9 +204,11 @@ def fit(model, X_train, y_train, X_val=None, y_val=None, epochs=15, batch_size=3
     return history
 
 
-def predict(model, X, lengths=None, batch_size=256, device="cpu"):
+def predict(model, X, lengths=None, batch_size=None, device="cpu"):
     """(probabilities, alpha (N, T)) as NumPy arrays, in eval mode: P(class 1) (N,) for the binary head,
-    softmax (N, K) for K classes; lengths (N,) or None, alpha 0 at padded steps."""
+    softmax (N, K) for K classes; lengths (N,) or None, alpha 0 at padded steps; batch_size as in
+    ``training.predict`` (None: ``predict_batch_size(X)``)."""
+    batch_size = predict_batch_size(X) if batch_size is None else batch_size
     dtype = next(model.parameters()).dtype
     X = torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
     lengths = None if lengths is None else torch.as_tensor(np.asarray(lengths))

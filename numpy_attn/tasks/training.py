@@ -549,22 +549,38 @@ def _outputs(model, X, lengths, batch_size):
     return np.concatenate(outs), alpha
 
 
-def predict(model, X, lengths=None, batch_size=256, blas_threads=1):
+# predict's batches hold about this many (series, step) pairs by default: 256 series of 512 steps. A
+# forward's activations grow with the pairs, not with the series, so long series get fewer series a batch (a
+# batch of 256 series of 5,000 steps needed GBs) and short ones more, which NumPy's fixed cost per call
+# favours: the LSTM's directions run on two threads from batches of 128 series (docs/performance.md).
+PREDICT_STEPS = 1 << 17
+
+
+def predict_batch_size(X):
+    """The default batch size of ``predict`` for X (N, T, ...): PREDICT_STEPS // T series, at least one.
+    The PyTorch twin's predict uses it too."""
+    return max(1, PREDICT_STEPS // max(1, np.shape(X)[1] if np.ndim(X) > 1 else 1))
+
+
+def predict(model, X, lengths=None, batch_size=None, blas_threads=1):
     """Run ``model`` in eval mode over X (N, T, ...) in batches; return (probabilities, alpha (N, T) or None).
 
     probabilities: P(class 1) (N,) for the binary head, softmax of the logits (N, K) for K classes.
     lengths: (N,) each series' number of steps, X padded to T; alpha is 0 at the padded steps.
+    batch_size: series a batch, or None for ``predict_batch_size(X)``.
     The model's train/eval mode is restored afterwards. blas_threads: as in ``fit``.
     """
+    batch_size = predict_batch_size(X) if batch_size is None else batch_size
     with limit_blas_threads(blas_threads):
         out, alpha = _outputs(model, X, lengths, batch_size)
     return (out if out.ndim == 1 else F.softmax(out, axis=-1)[0]), alpha
 
 
-def evaluate_loss(model, X, y, lengths=None, batch_size=256, blas_threads=1):
+def evaluate_loss(model, X, y, lengths=None, batch_size=None, blas_threads=1):
     """Mean loss of the model's predictions on (X, y), in eval mode: BCE for the binary head, cross-entropy
-    for K classes; NaN when an output is NaN or inf. blas_threads: as in ``fit``."""
+    for K classes; NaN when an output is NaN or inf. batch_size and blas_threads: as in ``predict``."""
     X, y, lengths = check_split(X, y, lengths, getattr(model, "num_classes", None), "eval")
+    batch_size = predict_batch_size(X) if batch_size is None else batch_size
     with limit_blas_threads(blas_threads):
         return _evaluate(model, X, y, lengths, batch_size)[0]
 
