@@ -25,9 +25,10 @@ def _inputs(X, lengths, idx):
     return X[idx, :int(batch_lengths.max())], batch_lengths
 
 
-def _evaluate(model, X, y, lengths, batch_size=256):
-    """(mean loss, accuracy) over (X, y), as ``training._evaluate`` (the loss summed batch by batch, then
-    divided by N); NaN when an output holds NaN or inf."""
+def _evaluate(model, X, y, lengths):
+    """(mean loss, accuracy) over (X, y), as ``training._evaluate`` in ``fit`` (the loss summed batch by batch in
+    predict's batches, then divided by N); NaN when an output holds NaN or inf."""
+    batch_size = predict_batch_size(X)
     criterion = (torch.nn.BCELoss if y.is_floating_point() else torch.nn.CrossEntropyLoss)(reduction="sum")
     total = right = 0.0
     with torch.no_grad():

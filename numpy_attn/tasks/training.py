@@ -403,8 +403,9 @@ def fit(
                                           max_series_grad_norm)
                 val_loss = val_accuracy = None
                 if val is not None:
-                    # In training batches: the forward then needs no more memory than a training step does.
-                    val_loss, val_accuracy = _evaluate(model, *val, batch_size=batch_size)
+                    # In predict's batches (predict_batch_size: a bounded number of (series, step) pairs, as
+                    # the PyTorch twin's), under no_grad: nothing kept for a backward.
+                    val_loss, val_accuracy = _evaluate(model, *val, batch_size=predict_batch_size(val[0]))
                     _check_finite([("the validation loss", val_loss)], f"epoch {epoch}")
                 if history.record_epoch(train_loss, time.perf_counter() - started, val_loss, val_accuracy):
                     kept_state = model.state_dict()
