@@ -3,7 +3,8 @@
 
 The work is what ``detect`` does on KDD-TSAD_135: 334 windows of 183 steps (its period; stride 22 over
 7,501 steps), features [z, dz], the default bilstm-attention model (hidden 32), in the batches ``predict``
-makes by default (``predict_batch_size``: one batch of all 334 at this length), on both sides. Windows scored per second = 334 / the time of one call (``windows`` below).
+makes by default (``predict_batch_size``: one batch of all 334 at this length), on both sides. Windows scored
+per second = 334 / the time of one call (``windows`` below).
 """
 
 import numpy as np
