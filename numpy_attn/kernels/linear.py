@@ -44,14 +44,15 @@ def linear_backwards(grads_out, caches):
     products are handed out among the threads together (``parallel.matmuls``), so the threads wake once for
     all of them: the three projections of multi-head attention are six products of a few million
     multiply-adds, each too small to wake a thread for alone."""
-    rows = [(g.reshape(-1, weight.shape[0]), x2, weight) for g, (x2, weight, _) in zip(grads_out, caches)]
+    layers = [(g.reshape(-1, weight.shape[0]), x2, weight, has_bias)  # g2: (rows, out), rows as in linear
+              for g, (x2, weight, has_bias) in zip(grads_out, caches)]
     products = []
-    for g2, x2, weight in rows:
+    for g2, x2, weight, _ in layers:
         # dy/dx = W, except with one output feature, where g2 @ W is an outer product: broadcasting below
         products += ([(g2, weight)] if weight.shape[0] > 1 else []) + [(g2.T, x2)]  # dy/dW = sum_n g_n x_n^T
     results = iter(matmuls(*products))
     grads = []
-    for g, (g2, _, weight), (_, _, has_bias) in zip(grads_out, rows, caches):
+    for g, (g2, _, weight, has_bias) in zip(grads_out, layers):
         grad_x = next(results) if weight.shape[0] > 1 else g2 * weight
         grad_weight = next(results)
         # dy/db = sum_n g_n, written 1^T g2: one BLAS product, which sums in blocks (.sum adds row by row)

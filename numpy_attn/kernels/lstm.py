@@ -24,6 +24,8 @@ per step (or one loop each, on threads of their own, below). Each trick is descr
   at a time, so the transpose this is (the loop keeps the batch last) runs in the cache.
 """
 
+from functools import partial
+
 import numpy as np
 
 from .._validate import as_float_array
@@ -63,8 +65,8 @@ def _augmented_weights(weight_ih, weight_hh, bias, negate_sigmoid_rows=False):
 # values per gate and direction (H * B) up: a thread then holds Python's lock only between calls of several
 # microseconds, and the two loops overlap. Below it, the hand-offs of the lock between the threads at every
 # call cost more than the overlap saves. And only over THREADED_STEPS steps or more: waking the other thread
-# costs 0.1-0.4 ms, which a few steps do not pay back (a padded batch's segments of one or two steps).
-# docs/performance.md has the figures.
+# costs more than a few steps save (a padded batch's segments of one or two steps). docs/performance.md has
+# the figures.
 THREADED_GATE_VALUES = 1 << 12
 THREADED_STEPS = 16
 
@@ -120,7 +122,7 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias=None, workspace=None, keep_cache=
     for name, rows, (c, z, tanh_c, _) in zip(names, loops, arrays):
         c[0] = _batch_last(c0[rows])
         steps.append(ws.derived("lstm steps" + name, (u, c, z, tanh_c),
-                                lambda rows=rows, c=c, z=z, tanh_c=tanh_c: _step_views(u[:, :, rows], c, z, tanh_c, T)))
+                                partial(_step_views, u[:, :, rows], c, z, tanh_c, T)))
     share_out(lambda group: [_forward_steps(w[rows], steps[n], arrays[n][3]) for n, rows in group],
               [[(n, rows)] for n, rows in enumerate(loops)])
     out = np.moveaxis(u[1:, :H], (1, 2, 3), (3, 0, 2))  # (D, T, B, H), a view
