@@ -158,7 +158,8 @@ def test_predictions_of_the_checkpoint_are_those_of_the_trained_model(tiny_files
 
     out = tmp_path / "pred"
     predict_file(tmp_path / "run" / "model.npz", test, out, log=lambda line: None)
-    rows = list(csv.reader((out / "predictions.csv").open()))
+    with (out / "predictions.csv").open() as f:
+        rows = list(csv.reader(f))
     assert rows[0] == ["index", "class", "p_high", "p_low", "p_mid"] and len(rows) == 16
     assert [r[1] for r in rows[1:]] == classes.tolist()
     np.testing.assert_allclose(np.array([r[2:] for r in rows[1:]], dtype=float), prob, atol=1e-6)

@@ -159,8 +159,9 @@ def test_ctrl_c_keeps_the_best_checkpoint_and_says_so_in_one_line(tmp_path, sign
         assert time.monotonic() < deadline, "no checkpoint after 60 s"
         time.sleep(0.05)
     run.send_signal(signum)
-    assert run.wait(timeout=60) == status
-    lines = run.stderr.read().splitlines()
+    _, stderr = run.communicate(timeout=60)  # reads and closes the pipe
+    assert run.returncode == status
+    lines = stderr.splitlines()
     line = re.fullmatch(rf"numpy-attn train: interrupted at epoch (\d+); best checkpoint, epoch (\d+), kept at "
                         rf"{re.escape(str(out / 'model.npz'))}", lines[0])
     assert len(lines) == 1 and line, lines
