@@ -2,9 +2,9 @@
 ``training.predict`` against the same model in ``torch_ref`` on the same weights, under ``no_grad``.
 
 The work is what ``detect`` does on KDD-TSAD_135: 334 windows of 183 steps (its period; stride 22 over
-7,501 steps), features [z, dz], the default bilstm-attention model (hidden 32), in the batches ``predict``
-makes by default (``predict_batch_size``: one batch of all 334 at this length), on both sides. Windows scored
-per second = 334 / the time of one call (``windows`` below).
+7,501 steps), features [z, dz, s, ds] ("shape"), the default bilstm-attention model (hidden 32), in the
+batches ``predict`` makes by default (``predict_batch_size``: one batch of all 334 at this length), on both
+sides. Windows scored per second = 334 / the time of one call (``windows`` below).
 """
 
 import numpy as np
@@ -17,7 +17,7 @@ from torch_ref.models import MODELS
 
 from .harness import Case
 
-WINDOWS, LENGTH, FEATURES, HIDDEN = 334, 183, 2, 32
+WINDOWS, LENGTH, FEATURES, HIDDEN = 334, 183, 4, 32
 BATCH = min(WINDOWS, predict_batch_size(np.empty((WINDOWS, LENGTH, 0))))  # predict's batches at this length
 
 

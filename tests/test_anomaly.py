@@ -24,6 +24,24 @@ def test_raw_features_are_the_series_and_unknown_features_are_refused():
         series_features(X, "fft")
 
 
+def test_shape_features_add_each_series_z_normalised_and_its_difference():
+    X = np.random.default_rng(0).standard_normal((3, 50, 2))
+    F = series_features(X, "shape")
+    assert F.shape == (3, 50, 8)
+    np.testing.assert_array_equal(F[..., :4], series_features(X, "diff"))
+    s = F[..., 4:6]
+    np.testing.assert_allclose(s.mean(axis=1), 0.0, atol=1e-15)  # each series and channel: mean 0, spread 1
+    np.testing.assert_allclose(s.std(axis=1), 1.0, rtol=1e-14)
+    np.testing.assert_array_equal(F[..., 6:], series_features(s, "diff")[..., 2:])
+    # the shape channels do not see the level and the swing: a louder, shifted copy gives the same
+    np.testing.assert_allclose(series_features(3.0 * X + 5.0, "shape")[..., 4:], F[..., 4:], atol=1e-13)
+
+
+def test_shape_features_of_a_constant_series_are_zero_not_nan():
+    F = series_features(np.full((1, 10, 1), 7.0), "shape")
+    np.testing.assert_array_equal(F[0, :, 1:], 0.0)  # dx, s and ds
+
+
 def test_every_abnormal_difference_of_a_flat_anomaly_lies_inside_its_span():
     data = make_anomaly_dataset(40, 200, anomalies="flat", rng=3)
     for n in np.flatnonzero(data.y == 1):

@@ -207,6 +207,7 @@ def test_a_bundled_dataset_by_name(tmp_path):
     (dict(train="a.ts"), "data: give"),
     (dict(data="GunPoint", model="gru"), "model: expected one of"),
     (dict(data="GunPoint", features="fft"), "features: expected one of"),
+    (dict(data="GunPoint", features="shape"), r"features: expected one of \('diff', 'raw'\) for labelled series"),
     (dict(data="GunPoint", znorm="yes"), "znorm: expected True or False"),
     (dict(data="GunPoint", epochs=0), "epochs: expected an integer >= 1"),
     (dict(data="GunPoint", hidden=2.5), "hidden: expected an integer >= 1"),

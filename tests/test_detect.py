@@ -17,7 +17,7 @@ from numpy_attn.tasks.detect import DetectConfig, detect, normal_prefix_length, 
 from numpy_attn.tasks.detect_study import SPEEDS, repair, scale_stretch, speed_response, time_stretch
 from numpy_attn.tasks.detection_metrics import average_precision, labelled_ranges, ucr_hit, ucr_margin, ucr_region
 from numpy_attn.tasks.discord import matrix_profile, profile_step_scores, top_discord
-from numpy_attn.tasks.injection import FACTOR, INJECTION_KINDS, INJECTIONS, ease, inject
+from numpy_attn.tasks.injection import FACTOR, INJECTION_KINDS, INJECTIONS, SOURCE_KINDS, TEMPO_FACTOR, ease, inject
 from numpy_attn.tasks.localize import pooled_mean, slide, step_scores, top_detections
 from numpy_attn.tasks.series_file import read_long_series
 from numpy_attn.tasks.synthetic import SPIKE_WIDTH
@@ -73,8 +73,9 @@ def test_default_window_is_the_period_clamped():
 
 
 # --- injections ----------------------------------------------------------------------------------------
-def _injected(kind, seed, x):
-    extra = {"source": np.cos(np.arange(300) / 7.0)} if kind == "copy" else {}
+def _injected(kind, seed, x, source=None):
+    source = np.cos(np.arange(300) / 7.0) if source is None else source
+    extra = {"source": source} if kind in SOURCE_KINDS else {}
     return INJECTIONS[kind](x, np.random.default_rng(seed), **extra)
 
 
@@ -117,6 +118,19 @@ def test_each_injection_inserts_what_it_says(seed):
     y, (s, e) = _injected("copy", seed, ramp)
     W = cut_windows(source[:, None], np.arange(300 - (e - s) + 1), e - s)[..., 0]
     assert np.isclose(W, y[s:e]).all(axis=1).any()  # a stretch of the source
+    y, (s, e) = _injected("tempo", seed, ramp, source=np.arange(300.0))
+    speed = np.diff(y)  # reading a ramp source: y_k = u + v k, the read places themselves
+    assert (s, e) == (0, 100) and np.allclose(speed, speed[0]) and 0 <= y[0] and y[-1] <= 299
+    v = speed[0]
+    assert TEMPO_FACTOR[0] <= v <= TEMPO_FACTOR[1] or TEMPO_FACTOR[0] <= 1 / v <= TEMPO_FACTOR[1]
+
+
+def test_tempo_draws_both_directions_and_refuses_a_source_too_short():
+    ramp = np.arange(100.0)
+    speeds = [np.diff(_injected("tempo", seed, ramp, source=np.arange(300.0))[0])[0] for seed in range(40)]
+    assert min(speeds) < 1 < max(speeds)  # slower and quicker
+    with pytest.raises(ValueError, match=r"tempo: the source \(150 steps\) is too short .* it needs 199"):
+        _injected("tempo", 0, ramp, source=np.arange(150.0))
 
 
 def test_noise_has_the_normal_spread():
@@ -341,7 +355,7 @@ def test_detect_writes_every_output(tmp_path):
     assert metrics["labelled_ranges"] == [[650, 661]]
     assert (out / "detection.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     _, meta = load_checkpoint(out / "model.npz")
-    assert meta["window"] == 40 and meta["stride"] == 5 and meta["features"] == "diff"
+    assert meta["window"] == 40 and meta["stride"] == 5 and meta["features"] == "shape"
     assert {"scaler", "series_scaler", "pool"} <= set(meta)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]  # no temporary folder left
 
@@ -352,7 +366,7 @@ def test_detect_on_two_channels_without_the_normal_prefix_searches_everywhere():
     assert normal_prefix_length(normal, test) == 0 and normal_prefix_length(normal, np.vstack([normal, test])) == 400
     found = detect(normal, test, TINY, log=lambda line: None)
     assert found.normal_prefix == 0 and found.scores.shape == (700,) and found.window == 40
-    assert found.meta["channels"] == 2 and found.meta["input_dim"] == 4  # [z, dz] of each channel
+    assert found.meta["channels"] == 2 and found.meta["input_dim"] == 8  # [z, dz, s, ds] of each channel
 
 
 def test_a_failed_run_leaves_out_untouched(tmp_path, monkeypatch):

@@ -34,7 +34,8 @@ from ..models import MODELS
 from ..nn import no_grad
 from .training import SCHEDULES, cosine_lr, fit, predict
 
-FEATURES = ("diff", "raw")
+FEATURES = ("diff", "raw", "shape")
+SHAPE_MIN_STD = 1e-3  # "shape": a series whose spread is below this (in x's units) is divided by it instead
 TRAIN_OUTPUTS = ("metrics.json", "history.json", "loss.png", "attention.png", "heads.png", "model.npz")
 PREDICT_OUTPUTS = ("predictions.csv", "attention.npy")
 CHECKPOINT_META = ("model", "input_dim", "model_kwargs", "features", "channels", "scaler")  # what predict reads
@@ -47,17 +48,26 @@ SEVERAL_CHANNELS = {"schedule": "cosine", "max_series_grad_norm": 0.3}
 
 
 def series_features(X, features="diff"):
-    """raw: x (N, T, C) as is; diff: [x, dx] (N, T, 2C) with dx_t = x_{t+1} - x_t and dx_{T-1} = 0.
+    """raw: x (N, T, C) as is; diff: [x, dx] (N, T, 2C) with dx_t = x_{t+1} - x_t and dx_{T-1} = 0;
+    shape: [x, dx, s, ds] (N, T, 4C), s = (x - mean_t x) / max(std_t x, SHAPE_MIN_STD) per series and channel.
 
     Why forward and not backward differences: a flat anomaly holds x_s on [s, e). Its forward
     differences are 0 on [s, e-1) and the jump back to the signal sits at e-1, so every abnormal feature
     lies inside the span; backward differences move that jump to step e, one step after the span, and
     the attention follows it there.
+
+    Why "shape" (``detect``'s default): s is the series z-normalised over its own steps, as a z-normalised
+    discord compares windows. x and dx keep the level and the swing, which tell a louder stretch; s and ds
+    take them out, so a slower pulse has the same smaller slope in ds whatever the loudness of its beats,
+    which otherwise vary more from beat to beat than the slowing changes them (docs/detection.md).
     """
     if features not in FEATURES:
         raise ValueError(f"features: expected one of {FEATURES}, got {features!r}")
     if features == "raw":
         return X
+    if features == "shape":
+        std = np.maximum(X.std(axis=1, keepdims=True), SHAPE_MIN_STD)
+        return np.concatenate([series_features(X), series_features((X - X.mean(axis=1, keepdims=True)) / std)], axis=-1)
     return np.concatenate([X, np.diff(X, axis=1, append=X[:, -1:])], axis=-1)
 
 

@@ -45,7 +45,7 @@ from ..datasets.values import MISSING_OPTIONS, fill_missing, trim_padding
 from ..models import MODELS
 from ..models.ensemble import Ensemble
 from . import commands, plots
-from .anomaly import FEATURES, lr_schedule, series_features
+from .anomaly import lr_schedule, series_features
 from .checkpoint import load_checkpoint, save_checkpoint
 from .classification_metrics import multiclass_report
 from .preprocessing import StandardScaler, fit_scaler, stratified_split
@@ -55,6 +55,7 @@ OUTPUTS = ("metrics.json", "history.json", "loss.png", "confusion.png", "attenti
 PREDICT_OUTPUTS = ("predictions.csv", "attention.npy")  # as the anomaly task's predict: one folder rule for both
 TASK = "classify"  # the checkpoint's meta["task"]: tells predict which kind of model it holds
 MAX_PANELS = 12  # attention.png shows one series of each class, of this many classes at most
+CLASSIFY_FEATURES = ("diff", "raw")  # anomaly.FEATURES' "shape" would z-normalise a series over its padding too
 
 
 @dataclass
@@ -107,8 +108,9 @@ class ClassifyConfig:
             raise ValueError(f"model: expected one of {sorted(MODELS)}, got {self.model!r}")
         if not isinstance(self.znorm, bool):
             raise ValueError(f"znorm: expected True or False, got {self.znorm!r}")
-        if self.features not in FEATURES:
-            raise ValueError(f"features: expected one of {FEATURES}, got {self.features!r}")
+        if self.features not in CLASSIFY_FEATURES:
+            raise ValueError(f"features: expected one of {CLASSIFY_FEATURES} for labelled series, got "
+                             f"{self.features!r}")
         for name in ("hidden", "epochs", "batch_size", "patience", "min_validation", "members"):
             as_int(getattr(self, name), name, 1)
         as_int(self.seed, "seed", 0)

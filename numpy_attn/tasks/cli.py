@@ -106,7 +106,8 @@ def _add_model_options(p, **defaults):
     """--model and --features, shared by train and detect, then the shared ``commands.OPTIONS`` in ``defaults``."""
     p.add_argument("--model", choices=sorted(MODELS), default=defaults.pop("model"), help="the classifier")
     p.add_argument("--features", choices=FEATURES, default=defaults.pop("features"),
-                   help="diff: the series and its first difference (the recipe); raw: the series alone")
+                   help="diff: the series and its first difference (train's recipe); raw: the series alone; shape: "
+                        "diff, and each series z-normalised with its difference (detect's; not for labelled series)")
     commands.add_options(p, **defaults)
 
 

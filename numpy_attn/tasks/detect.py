@@ -8,8 +8,10 @@ The recipe (``detect``):
 3. Training data, from NORMAL only. Its last part (VAL_SHARE of it, at least 2 windows long) is held out
    for validation; windows are cut at random starts from each part, and about half of them (``share``) get
    one injected anomaly of a kind drawn from ``kinds`` (label 1), the rest stay as they are (label 0).
-4. The model: the anomaly task's classifier (default bilstm-attention) on the features [z, dz]
-   (``anomaly.series_features``), standardised with a scaler fitted on NORMAL, trained by ``training.fit``.
+4. The model: the anomaly task's classifier (default bilstm-attention) on the features [z, dz, s, ds], s the
+   window z-normalised over its own steps (``anomaly.series_features``, "shape"), standardised with a scaler
+   fitted on NORMAL, trained by ``training.fit`` for up to 16 epochs (patience 5): a window of a slower tempo
+   (``injection``'s tempo) is learnt later than the other kinds (docs/detection.md).
 5. Scoring. The windows slide over the test series; each gives P(anomalous) and its attention, and
    ``localize.step_scores`` turns them into one score per time step, pooled over the shortest span the
    injections draw (SHORT_SPAN[0] L steps: the stretch the model was taught to find). The location is
@@ -59,15 +61,15 @@ class DetectConfig:
     window: int | None = None
     stride: int | None = None
     model: str = "bilstm-attention"
-    features: str = "diff"
+    features: str = "shape"
     hidden: int = 32
     windows: int = 1024
     share: float = 0.5
     kinds: tuple = INJECTION_KINDS
-    epochs: int = 8
+    epochs: int = 16
     batch_size: int = 32
     lr: float = 3e-3
-    patience: int = 3
+    patience: int = 5
     seed: int = 0
 
     def check(self):
@@ -146,7 +148,7 @@ def labelled_windows(z, n, window, share, kinds, rng):
     """n windows (n, L, C) cut at uniform random starts from z (T, C), and their labels (n,) float32.
 
     A window gets an injection (label 1) with probability ``share``, of a kind drawn uniformly from
-    ``kinds``, into one channel (``injection.inject``; ``copy`` reads from z itself).
+    ``kinds``, into one channel (``injection.inject``; ``copy`` and ``tempo`` read from z itself).
     """
     starts = rng.integers(0, len(z) - window + 1, size=n)
     X = cut_windows(z, starts, window)
