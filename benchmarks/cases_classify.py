@@ -65,5 +65,5 @@ def _shape(name):
             f"{EPOCHS} epochs")
 
 
-CASES = [Case(f"classify {name} ({ClassifyConfig().model})", _shape(name), _numpy_run(name), _torch_run(name),
-              max_repeats=3) for name in names()]
+CASES = [Case(f"classify {name} ({ClassifyConfig().model})", _shape(name), _numpy_run(name), _torch_run(name))
+         for name in names()]

@@ -45,4 +45,4 @@ def _torch(device):
 
 
 SHAPE = f"{WINDOWS} x ({LENGTH}, {FEATURES}), batch {BATCH}, BiLSTM H={HIDDEN} + attention"
-CASES = [Case("detect: score windows", SHAPE, _numpy, _torch, max_repeats=5, notes={"windows": WINDOWS})]
+CASES = [Case("detect: score windows", SHAPE, _numpy, _torch, notes={"windows": WINDOWS})]
