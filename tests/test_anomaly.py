@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from numpy_attn.tasks.anomaly import (TrainConfig, channel_attention_report, grad_norm_cap, lr_schedule,
-                                      series_features, series_grad_norm_cap, spike_factor)
+from numpy_attn.tasks.anomaly import (SHAPE_MIN_STD, TrainConfig, channel_attention_report, grad_norm_cap,
+                                      lr_schedule, series_features, series_grad_norm_cap, spike_factor)
 from numpy_attn.tasks.training import cosine_lr
 from numpy_attn.tasks.synthetic import make_anomaly_dataset
 
@@ -37,9 +37,11 @@ def test_shape_features_add_each_series_z_normalised_and_its_difference():
     np.testing.assert_allclose(series_features(3.0 * X + 5.0, "shape")[..., 4:], F[..., 4:], atol=1e-13)
 
 
-def test_shape_features_of_a_constant_series_are_zero_not_nan():
+def test_shape_features_of_a_nearly_constant_series_divide_by_the_floor():
     F = series_features(np.full((1, 10, 1), 7.0), "shape")
-    np.testing.assert_array_equal(F[0, :, 1:], 0.0)  # dx, s and ds
+    np.testing.assert_array_equal(F[0, :, 1:], 0.0)  # a constant series: dx, s and ds are 0, not NaN
+    x = 7.0 + 1e-5 * np.random.default_rng(0).standard_normal((1, 10, 1))  # spread below SHAPE_MIN_STD
+    np.testing.assert_allclose(series_features(x, "shape")[..., 2], (x[..., 0] - x.mean()) / SHAPE_MIN_STD, rtol=1e-12)
 
 
 def test_every_abnormal_difference_of_a_flat_anomaly_lies_inside_its_span():

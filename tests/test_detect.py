@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from numpy_attn.tasks import plots
-from numpy_attn.tasks.anomaly import build_model
+from numpy_attn.tasks.anomaly import build_model, series_features
 from numpy_attn.tasks.checkpoint import load_checkpoint, save_checkpoint
 from numpy_attn.tasks.cli import main
 from numpy_attn.tasks.detect import DetectConfig, detect, normal_prefix_length, run_detect
@@ -19,6 +19,7 @@ from numpy_attn.tasks.detection_metrics import average_precision, labelled_range
 from numpy_attn.tasks.discord import matrix_profile, profile_step_scores, top_discord
 from numpy_attn.tasks.injection import FACTOR, INJECTION_KINDS, INJECTIONS, SOURCE_KINDS, TEMPO_FACTOR, ease, inject
 from numpy_attn.tasks.localize import pooled_mean, slide, step_scores, top_detections
+from numpy_attn.tasks.preprocessing import StandardScaler
 from numpy_attn.tasks.series_file import read_long_series
 from numpy_attn.tasks.synthetic import SPIKE_WIDTH
 from numpy_attn.tasks.windows import cut_windows, default_window, dominant_period, window_starts
@@ -119,24 +120,35 @@ def test_each_injection_inserts_what_it_says(seed):
     W = cut_windows(source[:, None], np.arange(300 - (e - s) + 1), e - s)[..., 0]
     assert np.isclose(W, y[s:e]).all(axis=1).any()  # a stretch of the source
     y, (s, e) = _injected("tempo", seed, ramp, source=np.arange(300.0))
-    speed = np.diff(y)  # reading a ramp source: y_k = u + v k, the read places themselves
+    speed = np.diff(y)  # reading a ramp source: y_k = u + k / a, the read places themselves
     assert (s, e) == (0, 100) and np.allclose(speed, speed[0]) and 0 <= y[0] and y[-1] <= 299
-    v = speed[0]
-    assert TEMPO_FACTOR[0] <= v <= TEMPO_FACTOR[1] or TEMPO_FACTOR[0] <= 1 / v <= TEMPO_FACTOR[1]
+    assert TEMPO_FACTOR[0] <= 1 / speed[0] <= TEMPO_FACTOR[1]  # a times slower
 
 
-def test_tempo_draws_both_directions_and_refuses_a_source_too_short():
+def test_tempo_draws_its_slowing_and_place_and_refuses_a_source_too_short():
     ramp = np.arange(100.0)
-    speeds = [np.diff(_injected("tempo", seed, ramp, source=np.arange(300.0))[0])[0] for seed in range(40)]
-    assert min(speeds) < 1 < max(speeds)  # slower and quicker
-    with pytest.raises(ValueError, match=r"tempo: the source \(150 steps\) is too short .* it needs 199"):
-        _injected("tempo", 0, ramp, source=np.arange(150.0))
+    played = [_injected("tempo", seed, ramp, source=np.arange(300.0))[0] for seed in range(40)]
+    slowing, firsts = [1 / np.diff(y)[0] for y in played], [y[0] for y in played]
+    assert min(slowing) < 1.4 and max(slowing) > 1.9  # spread over TEMPO_FACTOR
+    assert min(firsts) < 20 and max(firsts) > 180  # from places spread over the source (the last: 299 - 99 / a)
+    with pytest.raises(ValueError, match=r"tempo: the source \(99 steps\) is shorter than the window \(100 steps\)"):
+        _injected("tempo", 0, ramp, source=np.arange(99.0))
 
 
 def test_noise_has_the_normal_spread():
     draws = (_injected("noise", seed, np.full(100, 5.0)) for seed in range(60))
     values = np.concatenate([y[s:e] for y, (s, e) in draws])
     assert abs(values.mean()) < 0.1 and abs(values.std() - 1.0) < 0.1  # N(0, 1) in standard units
+
+
+def test_tempo_and_copy_read_the_injected_channel_of_the_normal_series():
+    source = np.stack([np.arange(300.0), 1000.0 + np.arange(300.0)], axis=1)  # channel c reads 1000 c + its place
+    window = np.zeros((40, 2))
+    for kind in SOURCE_KINDS:
+        for seed in range(10):
+            out, (s, e), channel = inject(window, kind, np.random.default_rng(seed), source)
+            assert (1000 * channel <= out[s:e, channel]).all() and (out[s:e, channel] < 1000 * channel + 300).all()
+            np.testing.assert_array_equal(out[:, 1 - channel], 0.0)
 
 
 def test_inject_changes_one_channel_of_a_window():
@@ -358,6 +370,20 @@ def test_detect_writes_every_output(tmp_path):
     assert meta["window"] == 40 and meta["stride"] == 5 and meta["features"] == "shape"
     assert {"scaler", "series_scaler", "pool"} <= set(meta)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]  # no temporary folder left
+
+
+@pytest.mark.parametrize("features", ["shape", "diff"])
+def test_the_features_scaler_is_fitted_on_the_normal_series_windows(features):
+    """The model's input is standardised with the statistics of what it sees: the features of the normal
+    series' windows (each window's shape channels z-normalised over the window), not of the whole series."""
+    normal = np.stack([sine(400, 40) + 0.1 * sine(400, 7), 2 + sine(400, 40, 1.0)], axis=1)
+    found = detect(normal, normal[:200], DetectConfig(**{**vars(TINY), "features": features}), log=lambda line: None)
+    z = StandardScaler.from_dict(found.meta["series_scaler"]).transform(normal[None])[0]
+    windows = cut_windows(z, window_starts(len(z), found.window, found.stride), found.window)
+    F = series_features(windows, features).reshape(-1, found.meta["input_dim"])
+    scaler = StandardScaler.from_dict(found.meta["scaler"])
+    np.testing.assert_allclose(scaler.mean, F.mean(axis=0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(scaler.scale, F.std(axis=0), rtol=1e-12)
 
 
 def test_detect_on_two_channels_without_the_normal_prefix_searches_everywhere():

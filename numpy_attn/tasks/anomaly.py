@@ -2,7 +2,8 @@
 
 The recipe (what took seed 001's model from ROC-AUC 0.91 to above 0.99, see the README):
 - features: the series and its forward difference, [x_t, x_{t+1} - x_t], so a flat stretch is a run of
-  exact zeros in the second channel, which the LSTM only has to find (``features="raw"``: x alone);
+  exact zeros in the second channel, which the LSTM only has to find (``features="raw"``: x alone;
+  ``"shape"``: also each series z-normalised and its difference, ``detect``'s default);
 - each feature channel standardised with the training split's mean and standard deviation (the seed's
   amplitudes reach 10);
 - Adam at lr 3e-3, batch 32, early stopping on the validation loss with patience 5, the best weights restored.

@@ -107,7 +107,7 @@ def _add_model_options(p, **defaults):
     p.add_argument("--model", choices=sorted(MODELS), default=defaults.pop("model"), help="the classifier")
     p.add_argument("--features", choices=FEATURES, default=defaults.pop("features"),
                    help="diff: the series and its first difference (train's recipe); raw: the series alone; shape: "
-                        "diff, and each series z-normalised with its difference (detect's; not for labelled series)")
+                        "diff, and each series z-normalised with its difference (detect's; not for archive data)")
     commands.add_options(p, **defaults)
 
 

@@ -43,7 +43,7 @@ from .metrics import roc_auc
 from .preprocessing import fit_scaler
 from .series_file import read_long_series
 from .training import fit
-from .windows import WINDOWS_IN_NORMAL, cut_windows, default_stride, default_window, dominant_period
+from .windows import WINDOWS_IN_NORMAL, cut_windows, default_stride, default_window, dominant_period, window_starts
 
 VAL_SHARE = 0.2  # share of the normal series held out for validation (at least 2 windows of it)
 TOP = 3  # detections marked in the figure and listed in metrics.json
@@ -158,6 +158,11 @@ def labelled_windows(z, n, window, share, kinds, rng):
     return X, y.astype(np.float32)
 
 
+def model_features(z, window, stride, features):
+    """The features (N, L, C') of the windows of z (T, C) sliding by ``stride`` (``windows.window_starts``)."""
+    return series_features(cut_windows(z, window_starts(len(z), window, stride), window), features)
+
+
 def model_input(windows, features, scaler):
     """windows (N, L, C) in standard units -> the model's input (N, L, C'), float32."""
     return scaler.transform(series_features(windows, features)).astype(np.float32)
@@ -178,7 +183,9 @@ def detect(normal, test, config=None, checkpoint=None, log=print):
 
     series_scaler = fit_scaler(normal[None])
     z_normal, z_test = (series_scaler.transform(a[None])[0] for a in (normal, test))
-    scaler = fit_scaler(series_features(z_normal[None], config.features))
+    # the features' scaler, fitted on the normal series' windows as the model sees them: each window's shape
+    # channels are z-normalised over the window, not over the whole series
+    scaler = fit_scaler(model_features(z_normal, window, stride, config.features))
     rng = np.random.default_rng(config.seed)
     kinds = tuple(config.kinds)
     X_train, y_train = labelled_windows(z_normal[:cut], config.windows, window, config.share, kinds, rng)

@@ -24,16 +24,16 @@ go off gradually, as such changes do in a physical signal (no jump, no kink at t
                                              its speed h'(u) = 1 - c sin 2 pi u falls to 1/a and rises to
                                              2 - 1/a, c = +-(1 - 1/a), a as for scale (linear interpolation
                                              between samples)
-    tempo  x[k] = source(u + v k)            the whole window from a stretch of the normal series played at
-                                             another speed: v = a or 1/a, a in [1.3, 2] (TEMPO_FACTOR), u
-                                             uniform where it fits (linear interpolation): a quicker or slower
-                                             pulse, each beat whole
+    tempo  x[k] = source(u + k / a)          the whole window from a stretch of the normal series played a
+                                             times slower, a in [1.3, 2] (TEMPO_FACTOR), u uniform where it
+                                             fits (linear interpolation): a slower pulse, each beat whole
 
 Span lengths are drawn as a share of L: SHORT_SPAN for flat, zero and noise (the generator's range, from a
 shorter start so a burst of a dozen samples in a period of 200 is in range), LONG_SPAN for scale, copy and
 warp (a change of character can last the whole window); a spike spans SPIKE_WIDTH samples, a tempo change
-the whole window (a warp's speed changes within its span, so its quick half gives it away; a window of a
-steady slower tempo has no quick part, and only its timing tells it).
+the whole window. Tempo is slower only: a quicker pulse has steeper edges, which the spikes, the noise, the
+copies' jumps and the warp's quick half already teach; a window of a steady slower tempo has every slope
+smaller and no quick part, and nothing else teaches that smaller is wrong (docs/detection.md).
 """
 
 import numpy as np
@@ -43,7 +43,7 @@ from .synthetic import MIN_SPAN, SPIKE_HEIGHT, SPIKE_WIDTH
 SHORT_SPAN = (0.05, 0.5)  # span / window length, flat, zero, noise
 LONG_SPAN = (0.2, 1.0)  # span / window length, scale, copy, warp
 FACTOR = (1.5, 2.0)  # amplitude (scale) and slowest speed (warp) factors: a in FACTOR, or 1 / a
-TEMPO_FACTOR = (1.3, 2.0)  # tempo's speed factor: milder changes than scale's, as a heart rate's, down to 1.3
+TEMPO_FACTOR = (1.3, 2.0)  # tempo's slowing a: milder changes than scale's, as a heart rate's, down to 1.3
 
 
 def _draw_span(L, rng, share):
@@ -148,18 +148,16 @@ def inject_warp(x, rng):
 
 
 def inject_tempo(x, rng, source):
-    """The whole window replaced by ``source`` (T,), the same channel of the normal series, played at speed v:
-    y_k = source(u + v k), k = 0 .. L-1, v = a or 1/a with a ~ U(TEMPO_FACTOR), u uniform over the places
-    where it fits (linear interpolation). Returns (y, (0, L))."""
+    """The whole window replaced by ``source`` (T,), the same channel of the normal series, played a times
+    slower: y_k = source(u + k / a), k = 0 .. L-1, a ~ U(TEMPO_FACTOR), u uniform over the places where it
+    fits (linear interpolation). Returns (y, (0, L))."""
     y = _check_window(x)
     source, L = np.asarray(source, dtype=np.float64), len(y)
-    if len(source) < TEMPO_FACTOR[1] * (L - 1) + 1:
-        raise ValueError(f"tempo: the source ({len(source)} steps) is too short to play a window of {L} steps "
-                         f"{TEMPO_FACTOR[1]:g} times faster; it needs {int(np.ceil(TEMPO_FACTOR[1] * (L - 1))) + 1}")
-    a = rng.uniform(*TEMPO_FACTOR)
-    v = a if rng.random() < 0.5 else 1.0 / a
-    u = rng.uniform(0.0, len(source) - 1 - v * (L - 1))
-    return np.interp(u + v * np.arange(L), np.arange(len(source)), source), (0, L)
+    if len(source) < L:
+        raise ValueError(f"tempo: the source ({len(source)} steps) is shorter than the window ({L} steps)")
+    speed = 1.0 / rng.uniform(*TEMPO_FACTOR)
+    u = rng.uniform(0.0, len(source) - 1 - speed * (L - 1))
+    return np.interp(u + speed * np.arange(L), np.arange(len(source)), source), (0, L)
 
 
 INJECTIONS = {"flat": inject_flat, "zero": inject_zero, "noise": inject_noise, "spike": inject_spike,
