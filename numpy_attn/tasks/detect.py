@@ -10,8 +10,9 @@ The recipe (``detect``):
    one injected anomaly of a kind drawn from ``kinds`` (label 1), the rest stay as they are (label 0).
 4. The model: the anomaly task's classifier (default bilstm-attention) on the features [z, dz, s, ds], s the
    window z-normalised over its own steps (``anomaly.series_features``, "shape"), standardised with a scaler
-   fitted on NORMAL, trained by ``training.fit`` for up to 16 epochs (patience 5): a window of a slower tempo
-   (``injection``'s tempo) is learnt later than the other kinds (docs/detection.md).
+   fitted on NORMAL's windows (``model_features``), trained by ``training.fit`` for up to 16 epochs (patience
+   5): a window of a slower tempo (``injection``'s tempo) is learnt later than the other kinds
+   (docs/detection.md).
 5. Scoring. The windows slide over the test series; each gives P(anomalous) and its attention, and
    ``localize.step_scores`` turns them into one score per time step, pooled over the shortest span the
    injections draw (SHORT_SPAN[0] L steps: the stretch the model was taught to find). The location is
