@@ -476,6 +476,10 @@ def test_predict_with_a_detect_checkpoint_slides_like_detect(tmp_path):
     scores = np.loadtxt(tmp_path / "run" / "scores.csv", delimiter=",", skiprows=1)[:, 1]
     alpha = np.load(tmp_path / "pred" / "attention.npy")[0]
     np.testing.assert_allclose(alpha, scores / scores.sum(), rtol=1e-4, atol=1e-9)
+    # the file detect read (a CSV of timestamp,value,is_anomaly) reads the same way
+    assert main(["predict", "--checkpoint", str(tmp_path / "run" / "model.npz"), "--input", str(test),
+                 "--out", str(tmp_path / "pred_csv")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "pred_csv" / "attention.npy"), alpha[None])
 
 
 # --- the study's planted changes ---------------------------------------------------------------------

@@ -30,6 +30,7 @@ from ..kernels.blas import limit_blas_threads
 from .checkpoint import load_checkpoint, save_checkpoint
 from .commands import Interrupted, check_out, output_folder
 from .preprocessing import StandardScaler, fit_scaler, train_val_test_split
+from .series_file import read_long_series
 from .synthetic import ANOMALY_KINDS, make_anomaly_dataset
 from ..models import MODELS
 from ..nn import no_grad
@@ -380,7 +381,9 @@ def read_checkpoint(path):
 def predict_file(checkpoint, input_path, out, log=print):
     """Score the series in ``input_path`` with a checkpoint written by ``train`` (or ``detect``); write
     predictions.csv (index, probability, anomalous) and attention.npy (N, T) into ``out``
-(``commands.output_folder``).
+    (``commands.output_folder``). A train checkpoint reads N series (``read_series``); a detect checkpoint reads
+    one long series in the files ``detect`` takes (``series_file.read_long_series``: a TimeEval / UCR CSV, a
+    CSV of one row per step, an .npy of shape (T,) or (T, C)).
 
     The model was trained on series of one length L (meta: ``window``, or ``config.length``). Series of
     length L are scored whole. Longer ones are scored by windows of L sliding by the checkpoint's stride
@@ -393,7 +396,8 @@ def predict_file(checkpoint, input_path, out, log=print):
     from .windows import default_stride
 
     model, meta = read_checkpoint(checkpoint)
-    X = read_series(input_path)
+    detect_model = "series_scaler" in meta  # a detect checkpoint: its model works in standard units of NORMAL
+    X = read_long_series(input_path).values[None].astype(np.float32) if detect_model else read_series(input_path)
     if X.shape[-1] != meta["channels"]:
         raise ValueError(f"input: the model expects {meta['channels']} channel(s), got shape {X.shape}")
     length = meta["window"] if "window" in meta else meta["config"]["length"]
@@ -401,7 +405,7 @@ def predict_file(checkpoint, input_path, out, log=print):
     if T < length:
         raise ValueError(f"input: series of {T} steps are shorter than the {length} steps the model in "
                          f"{checkpoint} was trained on; give series of at least {length} steps")
-    if "series_scaler" in meta:  # a detect checkpoint: its model works in standard units of the normal series
+    if detect_model:
         X = StandardScaler.from_dict(meta["series_scaler"]).transform(X)
     scaler = StandardScaler.from_dict(meta["scaler"])
     to_input = lambda W: scaler.transform(series_features(W, meta["features"]))  # noqa: E731

@@ -176,7 +176,7 @@ def _add_predict(sub):
     p.add_argument("--checkpoint", required=True, help="model.npz written by numpy-attn train or detect")
     p.add_argument("--input", required=True, help=".npy of shape (T,), (N, T) or (N, T, C), or .csv with one "
                                                   "series per row; for an archive-data checkpoint also .ts, .tsv, "
-                                                  ".npz")
+                                                  ".npz; for a detect checkpoint one long series in detect's files")
     p.add_argument("--out", default="predictions", help=commands.out_help(PREDICT_OUTPUTS))
 
 
