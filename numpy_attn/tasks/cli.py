@@ -144,8 +144,8 @@ def _add_train(sub):
         "archive data", "A UCR/UEA dataset instead of synthetic series: --data NAME (bundled) or --train FILE "
                         "--test FILE (.ts, .tsv, .csv, .npz). The shared options left at the defaults above then "
                         "take those of numpy_attn.tasks.classify.ClassifyConfig (bilstm-mha, 150 epochs, batch 16, "
-                        "patience 30); the synthetic-only options (--device, --anomaly, --channels, --samples, "
-                        "--length, --max-grad-norm, --skip-spikes, --max-series-grad-norm) are refused.")
+                        f"patience 30); the synthetic-only options ({', '.join(SYNTHETIC_ONLY.values())}) are "
+                        "refused.")
     archive.add_argument("--data", help="a bundled dataset: GunPoint, ItalyPowerDemand, BasicMotions, JapaneseVowels")
     archive.add_argument("--train", help="the training file")
     archive.add_argument("--test", help="the test file")
